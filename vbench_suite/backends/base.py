@@ -1,0 +1,80 @@
+"""The interface every generator implements (local models and paid APIs alike)."""
+from __future__ import annotations
+
+import abc
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, GenerationResult
+
+
+@dataclass
+class GenerationContext:
+    """Where and how one request's output is kept. Built by the runner (or the `generate` command).
+
+    `out_path` is where the backend must write the finished video (atomically: write elsewhere, then rename).
+    `record_job` persists a remote job id *before* polling starts; `recorded_job` returns the one persisted by an
+    earlier, interrupted attempt so the backend polls it instead of submitting (and paying) again.
+    """
+
+    out_path: Path
+    """Final path of the video file; its parent exists."""
+    key: str = ""
+    """Cache key of this generation (see `vbench_suite.keys.generation_key`)."""
+    record_job: Callable[[dict[str, Any]], None] = field(default=lambda job: None)
+    """Persist {'job_id': ..., ...} durably before polling. Must never receive secrets."""
+    recorded_job: dict[str, Any] | None = None
+    """Job persisted by an earlier attempt of the same key, if any."""
+
+
+class Backend(abc.ABC):
+    """A video generator. Subclasses set `name`, implement `generate`, `fingerprint` and `capabilities`.
+
+    Contract:
+    - `generate` never raises for generation failures: it returns a result with status 'refused'/'failed'.
+      It may raise `UserError` for configuration problems (missing key) discovered before any work.
+    - the same request (seed included) gives the same video whatever else is in the batch.
+    """
+
+    name: str = ""
+    max_concurrency: int = 1
+    """Default number of requests in flight at once (the runner may lower it)."""
+    batch_size: int = 1
+    """How many requests the runner hands to `generate_batch` at once."""
+
+    @abc.abstractmethod
+    def generate(self, request: GenerationRequest, ctx: GenerationContext | None = None) -> GenerationResult:
+        """Generate one video into `ctx.out_path` (a temporary path if ctx is None)."""
+
+    def generate_batch(self, requests: Sequence[GenerationRequest],
+                       ctxs: Sequence[GenerationContext]) -> list[GenerationResult]:
+        """Generate several videos; returns results in input order. Override to batch on the accelerator."""
+        return [self.generate(r, c) for r, c in zip(requests, ctxs, strict=True)]
+
+    @abc.abstractmethod
+    def fingerprint(self) -> Fingerprint:
+        """Everything that changes this backend's output (model id, version, output-changing settings)."""
+
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities:
+        """Modes, durations and resolutions this backend accepts."""
+
+    def estimate_cost_usd(self, request: GenerationRequest) -> float:
+        """Upper estimate of what `request` will cost, used by the budget cap before submitting. Local: 0."""
+        return 0.0
+
+    def not_configured_reason(self) -> str | None:
+        """Why this backend cannot run here (e.g. 'RUNWAYML_API_SECRET is not set'), or None when ready."""
+        return None
+
+    def close(self) -> None:
+        """Release clients, files and models."""
+
+    @staticmethod
+    def default_context(request: GenerationRequest) -> GenerationContext:
+        """A throwaway context writing into a fresh temporary folder (for ad-hoc calls without a runner)."""
+        out_dir = Path(tempfile.mkdtemp(prefix="vbench-"))
+        return GenerationContext(out_path=out_dir / f"{request.prompt_id}.mp4")

@@ -1,0 +1,278 @@
+"""Core value types shared by backends, the runner, metrics, the store and reports.
+
+Everything here is a frozen dataclass of plain values, so it can be hashed into cache keys and written as JSON.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+Mode = Literal["t2v", "i2v", "hybrid", "keyframes"]
+MODES: tuple[str, ...] = ("t2v", "i2v", "hybrid", "keyframes")
+Status = Literal["ok", "refused", "failed"]
+STATUSES: tuple[str, ...] = ("ok", "refused", "failed")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One video to generate. Everything that can change the output is in here (plus the backend's fingerprint)."""
+
+    prompt_id: str
+    """Stable id of the prompt within its suite (e.g. 'motion-012')."""
+    prompt: str
+    """The text prompt (for talking heads: the script)."""
+    mode: Mode = "t2v"
+    """Conditioning mode: text-to-video, image-to-video, text+image ('hybrid') or first/last keyframes."""
+    images: tuple[str, ...] = ()
+    """Paths of conditioning images (i2v / hybrid). Cache keys hash their contents, not their paths."""
+    first_frame: str | None = None
+    """Path of the required first frame (keyframes mode)."""
+    last_frame: str | None = None
+    """Path of the required last frame (keyframes mode)."""
+    duration_s: float = 2.0
+    """Requested duration in seconds."""
+    fps: int = 8
+    """Requested frames per second."""
+    resolution: tuple[int, int] = (64, 64)
+    """Requested (width, height) in pixels."""
+    seed: int = 0
+    """Sampling seed; the runner derives it from (run seed, prompt id, sample index)."""
+    extra: tuple[tuple[str, Any], ...] = ()
+    """Backend-specific options as sorted (key, value) pairs (hashable); read with `extra_dict()`."""
+
+    def extra_dict(self) -> dict[str, Any]:
+        return dict(self.extra)
+
+    @property
+    def num_frames(self) -> int:
+        """Frames implied by duration and fps (at least 1)."""
+        return max(1, round(self.duration_s * self.fps))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["images"] = list(self.images)
+        d["resolution"] = list(self.resolution)
+        d["extra"] = {k: v for k, v in self.extra}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "GenerationRequest":
+        d = dict(d)
+        d["images"] = tuple(d.get("images", ()))
+        d["resolution"] = tuple(d.get("resolution", (64, 64)))
+        d["extra"] = make_extra(d.get("extra") or {})
+        return cls(**d)
+
+
+def make_extra(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Turn a mapping of backend options into the hashable, order-independent form used by `GenerationRequest.extra`."""
+    return tuple(sorted((str(k), _freeze(v)) for k, v in options.items()))
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return make_extra(v)
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Identity of a backend's output distribution: if any of this changes, cached generations are not reused."""
+
+    backend: str
+    """Registered backend name (e.g. 'dit-local', 'runway')."""
+    model: str
+    """Model id as the vendor or checkpoint names it (e.g. 'gen4_turbo')."""
+    version: str
+    """Model version / checkpoint hash / API version."""
+    settings: tuple[tuple[str, Any], ...] = ()
+    """Other output-changing settings (sorted pairs), e.g. sampler steps or the vendor's base URL kind."""
+    simulated: bool = False
+    """True when the backend talks to a fake vendor server: every record and report marks such results."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "model": self.model, "version": self.version,
+                "settings": {k: v for k, v in self.settings}, "simulated": self.simulated}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Fingerprint":
+        return cls(backend=d["backend"], model=d["model"], version=d["version"],
+                   settings=make_extra(d.get("settings") or {}), simulated=bool(d.get("simulated", False)))
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Wall-clock seconds as the harness saw them. Remote backends fill queued/generating/downloading;
+    local backends fill `stages` (e.g. text_encoding, denoising, decoding)."""
+
+    queued_s: float = 0.0
+    """Time between submission and the job starting (includes over-concurrency throttling)."""
+    generating_s: float = 0.0
+    """Time the job spent generating (local: the whole generation)."""
+    downloading_s: float = 0.0
+    """Time spent fetching the output file."""
+    total_s: float = 0.0
+    """End-to-end time for this request."""
+    stages: tuple[tuple[str, float], ...] = ()
+    """Finer breakdown (name, seconds), e.g. (('text_encoding', 0.01), ('denoising', 2.3), ('decoding', 0.1))."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["stages"] = {k: v for k, v in self.stages}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Latency":
+        d = dict(d)
+        d["stages"] = tuple((str(k), float(v)) for k, v in (d.get("stages") or {}).items())
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Outcome of one request. Failure is a value, not an exception."""
+
+    status: Status
+    """'ok' (video written), 'refused' (content moderation) or 'failed'."""
+    fingerprint: Fingerprint
+    """The backend identity that produced (or tried to produce) this result."""
+    video_path: str | None = None
+    """Path of the written video file (status 'ok' only)."""
+    error: str | None = None
+    """Human-readable reason for 'refused'/'failed' (never contains secrets)."""
+    retriable: bool = False
+    """True if trying again later may succeed (timeouts, 5xx, throttling)."""
+    latency: Latency = field(default_factory=Latency)
+    """Latency breakdown in seconds."""
+    billed_units: float = 0.0
+    """What the vendor bills in its own unit (credits, seconds of video, ...); 0 for local backends."""
+    billing_unit: str = ""
+    """Name of the billed unit (e.g. 'credits', 'video_seconds')."""
+    cost_usd: float = 0.0
+    """Cost in US dollars: price table × billed units, or hardware price × hardware seconds for local backends."""
+    hardware_s: float = 0.0
+    """Accelerator/CPU seconds used by a local backend (0 for remote)."""
+    peak_memory_mb: float = 0.0
+    """Peak memory of a local backend during this request, in MiB (0 if unknown)."""
+    video_seconds: float = 0.0
+    """Duration of the delivered video in seconds (for cost per 10 s)."""
+    video_sha256: str | None = None
+    """sha256 of the video file."""
+    job_id: str | None = None
+    """Vendor job/task id for remote backends."""
+    info: tuple[tuple[str, Any], ...] = ()
+    """Other backend facts worth keeping (sorted pairs), e.g. the vendor's own timestamps or moderation reason code."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "fingerprint": self.fingerprint.to_dict(), "video_path": self.video_path,
+            "error": self.error, "retriable": self.retriable, "latency": self.latency.to_dict(),
+            "billed_units": self.billed_units, "billing_unit": self.billing_unit, "cost_usd": self.cost_usd,
+            "hardware_s": self.hardware_s, "peak_memory_mb": self.peak_memory_mb,
+            "video_seconds": self.video_seconds, "video_sha256": self.video_sha256, "job_id": self.job_id,
+            "info": {k: v for k, v in self.info},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "GenerationResult":
+        d = dict(d)
+        d["fingerprint"] = Fingerprint.from_dict(d["fingerprint"])
+        d["latency"] = Latency.from_dict(d.get("latency") or {})
+        d["info"] = make_extra(d.get("info") or {})
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend accepts; the runner skips (and records) requests outside these."""
+
+    modes: tuple[str, ...] = ("t2v",)
+    """Supported request modes."""
+    durations_s: tuple[float, ...] = ()
+    """Allowed durations in seconds; empty means any duration within `max_duration_s`."""
+    max_duration_s: float = 60.0
+    """Longest duration accepted."""
+    resolutions: tuple[tuple[int, int], ...] = ()
+    """Allowed (width, height); empty means any."""
+    fps: tuple[int, ...] = ()
+    """Allowed frame rates; empty means any."""
+
+    def check(self, request: GenerationRequest) -> str | None:
+        """Return why `request` is unsupported, or None if it is supported."""
+        if request.mode not in self.modes:
+            return f"mode '{request.mode}' not supported (supports {', '.join(self.modes)})"
+        if self.durations_s and request.duration_s not in self.durations_s:
+            return f"duration {request.duration_s}s not supported (supports {self.durations_s})"
+        if request.duration_s > self.max_duration_s:
+            return f"duration {request.duration_s}s exceeds maximum {self.max_duration_s}s"
+        if self.resolutions and tuple(request.resolution) not in self.resolutions:
+            return f"resolution {request.resolution} not supported (supports {self.resolutions})"
+        if self.fps and request.fps not in self.fps:
+            return f"fps {request.fps} not supported (supports {self.fps})"
+        return None
+
+
+ScoreStatus = Literal["ok", "unavailable", "error"]
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One metric value (or the reason there is none). Written to `scores.jsonl` and the SQLite index.
+
+    Carries its own direction and unit so reports never keep a list of which way is better.
+    """
+
+    metric: str
+    """Metric name as registered (e.g. 'fvd', 'lpips_ref', 'clipsim', 'shapes_adherence')."""
+    status: ScoreStatus
+    """'ok' (value is real), 'unavailable' (metric cannot run here; see reason) or 'error' (this input is bad)."""
+    value: float | None = None
+    """The number (None unless status is 'ok')."""
+    reason: str | None = None
+    """Why there is no value, and what the user must do about it."""
+    profile: str = ""
+    """Preprocessing/weights profile id; part of every comparison (numbers under different profiles never mix)."""
+    unit: str = ""
+    """Display unit ('' for unitless)."""
+    higher_is_better: bool = True
+    """Direction declared by the metric."""
+    scope: Literal["video", "set", "pair"] = "video"
+    """'video': one generated video; 'set': a distribution (FVD over a backend's videos); 'pair': two backends."""
+    backend: str = ""
+    """Backend whose output was scored ('' for pure file scoring)."""
+    other: str = ""
+    """For scope 'pair' or 'set': what it was compared with (another backend, or the reference set id)."""
+    prompt_id: str = ""
+    """Prompt id (video scope)."""
+    category: str = ""
+    """Prompt category; for set scope, '' means all categories together."""
+    sample: int = 0
+    """Sample index (video scope)."""
+    key: str = ""
+    """Generation cache key (video scope); '' for set scope."""
+    n: int = 0
+    """Number of items behind the value (frames, videos, or generated videos for FVD)."""
+    n_ref: int = 0
+    """Number of reference items (FVD: real/reference videos)."""
+    ci_low: float | None = None
+    """Lower bound of a confidence interval, if computed."""
+    ci_high: float | None = None
+    """Upper bound of a confidence interval, if computed."""
+    simulated: bool = False
+    """True when the scored video came from a fake vendor server."""
+    extra: tuple[tuple[str, Any], ...] = ()
+    """Metric-specific facts (sorted pairs), e.g. FVD's bias-corrected value, CLIP's truncation flag."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["extra"] = {k: v for k, v in self.extra}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ScoreRecord":
+        d = dict(d)
+        d["extra"] = make_extra(d.get("extra") or {})
+        return cls(**d)
