@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import os
 from typing import Any
 
 from vbench_suite.backends.base import Backend, GenerationContext
-from vbench_suite.errors import UnknownNameError
+from vbench_suite.errors import ConfigError, UnknownNameError
 
 __all__ = ["Backend", "GenerationContext", "BACKENDS", "create_backend", "backend_class", "available_backends"]
 
@@ -14,15 +16,34 @@ BACKENDS: dict[str, str] = {
 }
 
 
+PLUGIN_ENV = "VBENCH_EXTRA_BACKENDS"
+"""Extra backends without packaging: 'name=module:Class,other=module:Class' (the module must be importable)."""
+ENTRY_POINT_GROUP = "vbench_suite.backends"
+"""Packaged plugins register backends under this entry-point group."""
+
+
+def _registry() -> dict[str, str]:
+    registry = dict(BACKENDS)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        registry.setdefault(ep.name, ep.value)
+    for entry in filter(None, (e.strip() for e in os.environ.get(PLUGIN_ENV, "").split(","))):
+        name, sep, target = entry.partition("=")
+        if not sep or ":" not in target:
+            raise ConfigError(f"{PLUGIN_ENV} entry {entry!r} is not NAME=module:Class")
+        registry[name.strip()] = target.strip()
+    return registry
+
+
 def available_backends() -> list[str]:
-    return sorted(BACKENDS)
+    return sorted(_registry())
 
 
 def backend_class(name: str) -> type[Backend]:
     """Import and return the class registered under `name`; unknown names raise `UnknownNameError`."""
-    if name not in BACKENDS:
-        raise UnknownNameError("backend", name, BACKENDS)
-    module_name, class_name = BACKENDS[name].split(":")
+    registry = _registry()
+    if name not in registry:
+        raise UnknownNameError("backend", name, registry)
+    module_name, class_name = registry[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 

@@ -1,0 +1,132 @@
+"""`vbench-suite run`: benchmark backends on a prompt suite (resumable)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vbench_suite.cli.options import parse_backend_options, positive_float, positive_int
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="benchmark backends on a prompt suite (run again to resume)",
+                       description="Generate every prompt of a suite with each backend, score the videos and write "
+                                   "a summary. Killing it and running the same command again resumes without "
+                                   "regenerating (or re-paying for) finished work.")
+    p.add_argument("--suite", default="smoke", help="suite name (see `list suites`) or path to a suite YAML")
+    p.add_argument("--backend", action="append", dest="backends", metavar="NAME",
+                   help="backend to benchmark (repeatable; see `list backends`); default: dit-local")
+    p.add_argument("--samples", type=positive_int, default=1, help="samples per prompt (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="run seed; per-sample seeds derive from it (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (created, or resumed if it exists)")
+    p.add_argument("--budget-usd", type=positive_float, default=None,
+                   help="stop submitting paid requests before total cost could exceed this")
+    p.add_argument("--concurrency", type=positive_int, default=None,
+                   help="requests in flight per backend (default: each backend's own limit)")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metrics (see `list metrics`); default: every available one")
+    p.add_argument("--no-score", dest="score", action="store_false", help="generate only, skip scoring")
+    p.add_argument("--no-report", dest="report", action="store_false", help="skip writing the report")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N prompts of the suite")
+    p.add_argument("--option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
+                   help="backend option, e.g. dit-local.steps=20 (repeatable)")
+    p.add_argument("--index", type=Path, default=None, help="SQLite index (default: index.sqlite beside --out)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from vbench_suite.runner import RunConfig, run_benchmark
+    from vbench_suite.runner.summary import summarise, to_markdown, unavailable_reasons
+    from vbench_suite.store.run_folder import RunFolder
+
+    config = RunConfig(
+        suite=args.suite, backends=tuple(args.backends or ["dit-local"]), out=args.out, samples=args.samples,
+        seed=args.seed, budget_usd=args.budget_usd, concurrency=args.concurrency,
+        metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None,
+        backend_options=parse_backend_options(args.option), index_path=args.index, limit=args.limit,
+        score=args.score)
+    _validate_names(config)
+    console = Console(stderr=True)
+    outcome = _run_with_progress(config, console, args.progress)
+
+    folder = RunFolder(outcome.run_dir)
+    header, rows = summarise(folder)
+    summary_md = to_markdown(header, rows)
+    reasons = unavailable_reasons(folder)
+    notes = "".join(f"- {m}: unavailable — {r}\n" for m, r in sorted(reasons.items()))
+    skipped = "".join(f"- backend {b} skipped: {r}\n" for b, r in sorted(outcome.skipped_backends.items()))
+    (folder.path / "summary.md").write_text(
+        f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}", encoding="utf-8")
+    _print_table(header, rows)
+    for b, r in sorted(outcome.skipped_backends.items()):
+        print(f"skipped backend {b}: {r}")
+    for m, r in sorted(reasons.items()):
+        print(f"metric {m} unavailable: {r}")
+    over = sum(outcome.stats.over_budget.values())
+    if over:
+        print(f"{over} requests not submitted: the budget cap would have been exceeded")
+    print(f"run folder: {outcome.run_dir}")
+    print(f"summary:    {folder.path / 'summary.md'}")
+    if args.report:
+        report_path = _write_report(outcome.run_dir)
+        if report_path is not None:
+            print(f"report:     {report_path}")
+    return 0
+
+
+def _validate_names(config) -> None:  # type: ignore[no-untyped-def]
+    """Unknown backend or metric names fail before any work starts."""
+    from vbench_suite.backends import backend_class
+    from vbench_suite.metrics import available_metrics
+    from vbench_suite.errors import UnknownNameError
+
+    for name in config.backends:
+        backend_class(name)
+    for name in config.metrics or ():
+        if name not in available_metrics():
+            raise UnknownNameError("metric", name, available_metrics())
+
+
+def _run_with_progress(config, console, show: bool):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vbench_suite.runner import run_benchmark
+
+    if not show:
+        return run_benchmark(config)
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        def on_progress(backend: str, n: int, total: int) -> None:
+            if backend not in tasks:
+                tasks[backend] = progress.add_task(f"generate {backend}", total=total)
+            progress.advance(tasks[backend], n)
+
+        return run_benchmark(config, on_progress=on_progress)
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vbench-suite summary")
+    for h in header:
+        table.add_column(h)
+    for r in rows:
+        table.add_row(*r)
+    Console(width=max(120, sum(len(h) + 3 for h in header))).print(table)
+
+
+def _write_report(run_dir: Path) -> Path | None:
+    try:
+        from vbench_suite.report import write_report
+    except ImportError:
+        return None
+    return write_report(run_dir)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(1)

@@ -1,0 +1,34 @@
+"""The run-level budget cap: stop submitting before a request could push spending over the cap."""
+from __future__ import annotations
+
+import threading
+
+
+class BudgetGate:
+    """Reserve an upper cost estimate before submitting; settle with the actual cost after.
+
+    `cap_usd=None` means no cap. `spent_usd` starts at what earlier invocations of the same run already spent, so
+    a resumed run honours the cap across restarts.
+    """
+
+    def __init__(self, cap_usd: float | None, spent_usd: float = 0.0) -> None:
+        self.cap_usd = cap_usd
+        self.spent_usd = spent_usd
+        self.reserved_usd = 0.0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def try_reserve(self, estimate_usd: float) -> bool:
+        """True (and the estimate reserved) if submitting cannot exceed the cap; False otherwise."""
+        with self._lock:
+            if self.cap_usd is not None and self.spent_usd + self.reserved_usd + estimate_usd > self.cap_usd + 1e-9:
+                self.refused += 1
+                return False
+            self.reserved_usd += estimate_usd
+            return True
+
+    def settle(self, estimate_usd: float, actual_usd: float) -> None:
+        """Replace a reservation by the cost actually billed."""
+        with self._lock:
+            self.reserved_usd = max(0.0, self.reserved_usd - estimate_usd)
+            self.spent_usd += actual_usd

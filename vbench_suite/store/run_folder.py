@@ -1,0 +1,174 @@
+"""A run folder: run.json + append-only JSONL records + videos. See docs/architecture.md for the format.
+
+Every record is appended (and fsynced) the moment it exists, so a kill at any point loses at most the work in
+flight; readers ignore a torn last line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from vbench_suite.errors import UserError
+from vbench_suite.keys import video_filename
+
+SCHEMA_VERSION = 1
+"""Version of the run-folder format; stored in run.json and checked on open."""
+
+RUN_JSON = "run.json"
+GENERATIONS = "generations.jsonl"
+JOBS = "jobs.jsonl"
+SCORES = "scores.jsonl"
+VIDEOS = "videos"
+SCORE_IDENTITY = ("metric", "profile", "scope", "backend", "other", "prompt_id", "category", "sample", "key")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to `path` via a temporary file and rename (never a half-written file under the final name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All complete JSON lines of `path` ([] if missing). A torn or corrupt line (from a kill mid-write) is skipped."""
+    if not path.exists():
+        return []
+    out: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+    return out
+
+
+class _JsonlAppender:
+    """Thread-safe, fsynced line appends that repair a torn tail left by a killed writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._checked_tail = False
+
+    def append(self, objs: Iterable[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(o, sort_keys=True, default=str) + "\n" for o in objs)
+        if not lines:
+            return
+        with self._lock:
+            with open(self.path, "a+b") as f:
+                if not self._checked_tail:
+                    f.seek(0, os.SEEK_END)
+                    if f.tell() > 0:
+                        f.seek(-1, os.SEEK_END)
+                        if f.read(1) != b"\n":
+                            f.write(b"\n")  # isolate the torn line so the next record parses
+                    self._checked_tail = True
+                f.write(lines.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+
+
+class RunFolder:
+    """Reader/writer of one run folder. Safe to use from several threads of one process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._generations = _JsonlAppender(self.path / GENERATIONS)
+        self._jobs = _JsonlAppender(self.path / JOBS)
+        self._scores = _JsonlAppender(self.path / SCORES)
+
+    # ---- metadata -------------------------------------------------------------------------------------------
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    def exists(self) -> bool:
+        return self.run_json.is_file()
+
+    def read_meta(self) -> dict[str, Any]:
+        """Contents of run.json. Raises UserError when missing or from a newer schema."""
+        if not self.exists():
+            raise UserError(f"{self.path} is not a run folder (no {RUN_JSON}); pass the folder given to `run --out`.")
+        try:
+            meta = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{self.run_json} is not valid JSON ({exc}); restore it or start a new --out folder.")
+        version = meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise UserError(f"{self.run_json} has schema version {version}; this vbench-suite reads version "
+                            f"{SCHEMA_VERSION}. Use the vbench-suite release that wrote it.")
+        return meta
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        meta = dict(meta, schema_version=SCHEMA_VERSION)
+        write_json_atomic(self.run_json, meta)
+
+    # ---- records --------------------------------------------------------------------------------------------
+    def append_generation(self, record: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._generations.append([dict(record, finished_at=record.get("finished_at") or utc_now())])
+
+    def generations(self) -> dict[str, dict[str, Any]]:
+        """Latest generation record per cache key."""
+        return {r["key"]: r for r in read_jsonl(self.path / GENERATIONS) if "key" in r}
+
+    def append_job(self, key: str, backend: str, job: dict[str, Any]) -> None:
+        """Persist a remote job (id, status URL, ...) before polling; never pass secrets."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._jobs.append([{"key": key, "backend": backend, "job": job, "at": utc_now()}])
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """Latest recorded job per cache key."""
+        return {r["key"]: r["job"] for r in read_jsonl(self.path / JOBS) if "key" in r and "job" in r}
+
+    def append_scores(self, records: Iterable[dict[str, Any]]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        now = utc_now()
+        self._scores.append([dict(r, scored_at=r.get("scored_at") or now) for r in records])
+
+    def scores(self) -> list[dict[str, Any]]:
+        """Every score record ever appended, oldest first (see `latest_scores` for the current view)."""
+        return read_jsonl(self.path / SCORES)
+
+    def latest_scores(self) -> list[dict[str, Any]]:
+        """Current scores: for each identity (metric, profile, scope, backend, other, prompt, category, sample,
+        key) the record written last (set-level metrics are recomputed as a run grows)."""
+        latest: dict[tuple, dict[str, Any]] = {}
+        for r in self.scores():
+            latest[tuple(r.get(k) for k in SCORE_IDENTITY)] = r
+        return list(latest.values())
+
+    # ---- videos ---------------------------------------------------------------------------------------------
+    def video_path(self, backend: str, key: str, suffix: str = ".mp4") -> Path:
+        """Where the video of generation `key` lives (the one place that names it)."""
+        return self.path / VIDEOS / backend / video_filename(key, suffix)
+
+    def resolve(self, relative: str | None) -> Path | None:
+        """Absolute path of a path stored relative to the run folder."""
+        return None if relative is None else self.path / relative
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).resolve().relative_to(self.path.resolve()))

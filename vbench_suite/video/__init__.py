@@ -1,0 +1,1 @@
+"""Video files: writing (`write.py`) and decoding (`read.py`)."""
