@@ -36,7 +36,7 @@ def build_request(item: PromptItem, suite: PromptSet, sample: int, run_seed: int
         options["presenter"] = item.presenter
 
     def image(ref: str | None) -> str | None:
-        return None if ref is None else str(resolve_image(ref, inputs_dir))
+        return None if ref is None else str(resolve_image(ref, inputs_dir, suite.resolution))
 
     return GenerationRequest(
         prompt_id=item.id, prompt=item.text, mode=item.mode,  # type: ignore[arg-type]
