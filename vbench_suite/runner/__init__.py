@@ -142,7 +142,9 @@ def _reference_work(config: RunConfig, suite: PromptSet, backends: dict[str, Bac
     """FVD reference set for shapes-world suites: fresh renders of the suite's shapes prompts under their own seeds."""
     if not config.score or suite.fvd_reference != SHAPES_REFERENCE:
         return []
-    items = tuple(it for it in suite.items if it.shapes)
+    # The reference is the shapes world's own rendering of the prompt: plain text-to-video, no conditioning.
+    items = tuple(dataclasses.replace(it, mode="t2v", image=None, first_frame=None, last_frame=None)
+                  for it in suite.items if it.shapes)
     if not items:
         return []
     reference = backends.get(REFERENCE_BACKEND) or create_backend(REFERENCE_BACKEND)

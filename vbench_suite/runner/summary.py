@@ -24,7 +24,8 @@ def summarise(folder: RunFolder) -> tuple[list[str], list[list[str]]]:
         by_backend[g["backend"]].append(g)
     scores = folder.latest_scores()
     metric_names = sorted({s["metric"] for s in scores})
-    header = ["backend", "ok", "refused", "failed", "latency p50 (s)", "latency p90 (s)", "USD per 10 s"]
+    header = ["backend", "ok", "refused", "failed", "unsupported", "latency p50 (s)", "latency p90 (s)",
+              "USD per 10 s"]
     header += [_metric_header(scores, m) for m in metric_names]
     rows = []
     for backend in sorted(by_backend):
@@ -36,11 +37,17 @@ def summarise(folder: RunFolder) -> tuple[list[str], list[list[str]]]:
         seconds = sum(r.get("video_seconds") or 0.0 for r in ok)
         cost = sum(r.get("cost_usd") or 0.0 for r in results)
         row = [backend + (" (simulated)" if simulated else ""), str(len(ok)),
-               str(sum(r["status"] == "refused" for r in results)), str(sum(r["status"] == "failed" for r in results)),
+               str(sum(r["status"] == "refused" for r in results)),
+               str(sum(r["status"] == "failed" and not _unsupported(r) for r in results)),
+               str(sum(_unsupported(r) for r in results)),
                _fmt(_pct(lat, 0.5)), _fmt(_pct(lat, 0.9)), _fmt(cost / seconds * 10 if seconds else None, 4)]
         row += [_metric_cell(scores, m, backend) for m in metric_names]
         rows.append(row)
     return header, rows
+
+
+def _unsupported(result: dict[str, Any]) -> bool:
+    return bool((result.get("info") or {}).get("unsupported"))
 
 
 def _metric_header(scores: list[dict[str, Any]], metric: str) -> str:
@@ -58,7 +65,8 @@ def _metric_cell(scores: list[dict[str, Any]], metric: str, backend: str) -> str
     values = [s["value"] for s in mine if s.get("scope") == "video" and s["status"] == "ok"]
     if values:
         return f"{statistics.fmean(values):.3f} (n={len(values)})"
-    unavailable = [s for s in mine if s["status"] == "unavailable"]
+    unavailable = [s for s in scores if s["metric"] == metric and s["status"] == "unavailable"
+                   and s.get("backend") in ("", backend)]
     if unavailable:
         return "unavailable"
     errors = [s for s in mine if s["status"] == "error"]
