@@ -1,0 +1,113 @@
+"""`vbench-suite breakeven`: the monthly volume above which self-hosting beats an API, with the arithmetic.
+
+Prices and throughput come from flags, or are measured from a run (`--from-run`); flags given explicitly win over
+measured values. Heavy imports happen in `run` only.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vbench_suite.errors import UserError
+
+
+def _nonneg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got '{text}'") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
+    return value
+
+
+def _volumes(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--volumes takes comma-separated numbers, got '{text}'") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"--volumes takes non-negative numbers, got '{text}'")
+    return values
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `breakeven`."""
+    p = subparsers.add_parser(
+        "breakeven", help="monthly volume above which self-hosting is cheaper than an API",
+        description="Volume unit: 10-second units of video per month. Self-hosting cost is either a flat "
+                    "--selfhost-usd-per-month or --gpu-usd-per-hour × --gpus × --hours-per-month.")
+    p.add_argument("--api-usd-per-10s", type=_nonneg, default=None, metavar="USD",
+                   help="API price per 10 s of video (default with --from-run: the run's measured cost per 10 s)")
+    p.add_argument("--selfhost-usd-per-month", type=_nonneg, default=None, metavar="USD",
+                   help="flat monthly self-hosting cost")
+    p.add_argument("--gpu-usd-per-hour", type=_nonneg, default=None, metavar="USD",
+                   help="price of one GPU-hour (monthly cost = this × --gpus × --hours-per-month)")
+    p.add_argument("--gpus", type=int, default=1, help="GPUs in the self-hosted cluster (default 1)")
+    p.add_argument("--hours-per-month", type=_nonneg, default=730.0, help="paid hours per month (default 730)")
+    p.add_argument("--selfhost-usd-per-10s", type=_nonneg, default=0.0, metavar="USD",
+                   help="variable self-hosting cost per 10 s of video (default 0)")
+    p.add_argument("--videos-per-gpu-hour", type=_nonneg, default=None,
+                   help="self-hosted throughput (default with --from-run: measured on the run's local backend)")
+    p.add_argument("--video-seconds", type=_nonneg, default=None,
+                   help="length of the videos the throughput counts (default: the run's, else 10)")
+    p.add_argument("--from-run", type=Path, default=None, metavar="RUN_DIR",
+                   help="take the API price and throughput measured in this run folder")
+    p.add_argument("--api-backend", default=None, help="with --from-run: which remote backend's price to use")
+    p.add_argument("--selfhost-backend", default=None, help="with --from-run: which local backend's throughput to use")
+    p.add_argument("--volumes", type=_volumes, default=None, metavar="V1,V2,...",
+                   help="monthly volumes (10-s units) for the cost table (default: 0 to twice the break-even)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="also write breakeven.md/.html/.csv and the plot into DIR")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the verdict, the arithmetic and the cost table; write files when --out is given."""
+    import numpy as np
+
+    from vbench_suite.report.build import breakeven_cost_table, write_breakeven
+    from vbench_suite.report.economics import BreakEvenInputs, compute_breakeven, economics_from_run
+    from vbench_suite.report.load import load_run
+    from vbench_suite.report.render import table_markdown
+
+    api, api_label = args.api_usd_per_10s, "API"
+    vph, video_s = args.videos_per_gpu_hour, args.video_seconds
+    sources: list[str] = []
+    if args.from_run is not None:
+        econ = economics_from_run(load_run(args.from_run), args.api_backend, args.selfhost_backend)
+        if api is None:
+            if not econ.api_usd_per_10s:
+                raise UserError(f"Run '{args.from_run}' has no paid remote backend to take a price from; "
+                                "give --api-usd-per-10s.")
+            if len(econ.api_usd_per_10s) > 1:
+                raise UserError("Run has several paid remote backends (" + ", ".join(
+                    f"{k}: ${v:.4g}/10 s" for k, v in sorted(econ.api_usd_per_10s.items()))
+                                + "); choose one with --api-backend NAME.")
+            api_label, api = next(iter(econ.api_usd_per_10s.items()))
+            sources.append(f"API price measured in run {args.from_run}: {api_label} = ${api:.4g} per 10 s")
+        if vph is None and econ.videos_per_gpu_hour is not None:
+            vph = econ.videos_per_gpu_hour
+            sources.append(f"Throughput measured in run {args.from_run} on {econ.selfhost_backend}: "
+                           f"{vph:.4g} videos per hardware-hour")
+            if video_s is None:
+                video_s = econ.video_seconds
+    if api is None:
+        raise UserError("Give the API price: --api-usd-per-10s USD, or --from-run RUN_DIR with a paid remote backend.")
+    inputs = BreakEvenInputs(
+        api_usd_per_10s=api, selfhost_usd_per_month=args.selfhost_usd_per_month,
+        gpu_usd_per_hour=args.gpu_usd_per_hour, gpus=args.gpus, hours_per_month=args.hours_per_month,
+        selfhost_usd_per_10s=args.selfhost_usd_per_10s, videos_per_gpu_hour=vph,
+        video_seconds=video_s if video_s else 10.0, api_label=api_label, sources=tuple(sources))
+    volumes = np.asarray(args.volumes, dtype=np.float64) if args.volumes else None
+    result = compute_breakeven(inputs, volumes)
+    print(result.verdict)
+    print()
+    print("\n".join(result.arithmetic))
+    print()
+    print(table_markdown(breakeven_cost_table(result)))
+    if args.out is not None:
+
+        print()
+        print(write_breakeven(result, args.out))
+    return 0

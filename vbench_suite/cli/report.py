@@ -1,0 +1,52 @@
+"""`vbench-suite report RUN_DIR [--out DIR] [--compare BASELINE_RUN_DIR]`: comparison report, optionally with a
+regression check against a baseline run. Heavy imports (pandas, matplotlib, scipy) happen in `run` only."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vbench_suite.errors import UserError
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--alpha must be a number in (0, 1), got '{text}'") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"--alpha must be in (0, 1), got {value}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `report`."""
+    p = subparsers.add_parser(
+        "report", help="write the comparison report of a run (Markdown, CSV, self-contained HTML)",
+        description="Per-backend quality by prompt category with confidence intervals, refusal/failure rates, latency, "
+                    "cost per 10 s, hardware seconds, plots and break-even. With --compare: per-metric deltas, "
+                    "paired tests and regression verdicts against a baseline run, silent changes called out first.")
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path,
+                   help="run folder written by `vbench-suite run` (or a run name/id in the index)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default: reports/<run name>/)")
+    p.add_argument("--compare", type=Path, default=None, metavar="BASELINE_RUN_DIR",
+                   help="baseline run folder to check for regressions against")
+    p.add_argument("--index", type=Path, default=None, metavar="PATH",
+                   help="SQLite index to read runs from when RUN_DIR / BASELINE_RUN_DIR are run names or ids, not "
+                        "folders (default: index.sqlite beside them)")
+    p.add_argument("--alpha", type=_alpha, default=0.05,
+                   help="significance level of regression verdicts (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report and print the path of report.html (report.md and the CSVs sit beside it)."""
+    from vbench_suite.report.build import write_report
+
+    if args.compare is not None and Path(args.compare).resolve() == Path(args.run_dir).resolve():
+        raise UserError(f"--compare '{args.compare}' is the run itself; pass the baseline run's folder.")
+    path = write_report(args.run_dir, args.out, compare=args.compare, alpha=args.alpha, seed=args.seed,
+                        index_path=args.index)
+    print(path)
+    return 0

@@ -1,0 +1,331 @@
+"""Assemble and write reports: the comparison report (with optional regression against a baseline) and the
+break-even report. This is the module the CLI and `make run` call."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vbench_suite import __version__
+from vbench_suite.report import economics, plots, tables
+from vbench_suite.report.economics import BreakEven, BreakEvenInputs
+from vbench_suite.report.load import RunData, load_run
+from vbench_suite.report.regression import (IMPROVED, NO_CHANGE, NOT_COMPARED, NOT_TESTED, REGRESSED, Regression,
+                                             compare_runs)
+from vbench_suite.report.render import Cell, Plot, Section, Table, fmt, fmt_ci, fmt_usd, to_html, to_markdown
+
+DEFAULT_REPORTS_DIR = Path("reports")
+"""Reports go to `reports/<run name>/` (relative to the working directory) unless an output folder is given."""
+REPORT_STEM = "report"
+"""File stem of the written report: report.md, report.html."""
+
+
+def default_out_dir(run: RunData) -> Path:
+    """`reports/<run name>/`, with the run name reduced to characters safe in a folder name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run.name).strip("._") or "run"
+    return DEFAULT_REPORTS_DIR / safe
+
+
+def _direction(hib: bool) -> str:
+    return "higher is better" if hib else "lower is better"
+
+
+def _quality_cell(r: pd.Series) -> Cell:
+    if r["status"] != "ok":
+        return Cell(f"{r['status']}: {r['reason']}", "unavailable")
+    n_text = int(r["n"])
+    text = fmt_ci(r["value"], r["ci_low"], r["ci_high"], n_text)
+    if r["scope"] != "video" and r["n_ref"]:
+        text += f" n_ref={int(r['n_ref'])}"
+    return Cell(text, "best" if bool(r["best"]) else "")
+
+
+def quality_tables(quality: pd.DataFrame) -> list[Table]:
+    """One table per (metric, profile, scope, reference): rows are backends sorted best first by the metric's declared
+    direction (overall value), columns are prompt categories; the best cell in each column is highlighted."""
+    out: list[Table] = []
+    for (metric, profile, scope, other), g in quality.groupby(["metric", "profile", "scope", "other"], sort=True):
+        first = g.iloc[0]
+        cats = ["all"] + sorted(c for c in g["category"].unique() if c != "all")
+        if not (g["status"] == "ok").any():
+            cats = ["all"]  # nothing to break down: one cell per backend says why there is no value
+        ranks = {b: r for b, r in zip(g.loc[g["category"] == "all", "backend"], g.loc[g["category"] == "all", "rank"])
+                 if np.isfinite(r)}
+        order = sorted(g["backend"].unique(), key=lambda b: (ranks.get(b, math.inf), b))  # best first, unranked last
+        rows: list[list[Cell]] = []
+        for b in order:
+            sub = g[g["backend"] == b]
+            label = str(sub["label"].iloc[0])
+            row = [Cell(label, "simulated" if bool(sub["simulated"].iloc[0]) else "")]
+            for c in cats:
+                cell = sub[sub["category"] == c]
+                row.append(_quality_cell(cell.iloc[0]) if len(cell) else Cell("no videos in this category"))
+            rows.append(row)
+        unit = f" [{first['unit']}]" if first["unit"] else ""
+        ref = f" vs {other}" if other else ""
+        directions = set(bool(x) for x in g["higher_is_better"])
+        direction = (_direction(directions.pop()) if len(directions) == 1
+                     else "records disagree on direction: not ranked")
+        title = f"{metric}{unit}{ref} — {direction} — profile {profile or '(none)'} — scope {scope}"
+        note = ("Mean over videos, 95 % bootstrap CI over videos, n = videos scored." if scope == "video" else
+                "Value and 95 % CI as recorded by the metric; n = generated videos, n_ref = reference videos.")
+        out.append(Table(title, ["backend"] + cats, rows, note))
+    return out
+
+
+def operations_tables(ops: pd.DataFrame, stage_names: list[str]) -> list[Table]:
+    """Reliability and cost table, and the latency table (median / p90 per component)."""
+    if not len(ops):
+        return []
+    rel_rows = []
+    for r in ops.itertuples(index=False):
+        sim = "simulated" if r.simulated else ""
+        hw = (f"{fmt(r.hardware_s_per_video_median)} s/video, {fmt(r.hardware_s_per_10s)} s per 10 s, "
+              f"{fmt(r.videos_per_hw_hour)} videos/h") if r.local else "n/a (remote)"
+        per10 = fmt_usd(r.usd_per_10s) if np.isfinite(r.usd_per_10s) else "no video delivered"
+        rel_rows.append([
+            Cell(r.label, sim), Cell(r.fingerprints), Cell(str(r.n_requests)), Cell(str(r.n_ok)),
+            Cell(f"{r.refusal_rate:.1%} [{r.refusal_ci_low:.1%}, {r.refusal_ci_high:.1%}] ({r.n_refused})"),
+            Cell(f"{r.failure_rate:.1%} [{r.failure_ci_low:.1%}, {r.failure_ci_high:.1%}] ({r.n_failed})"),
+            Cell(per10), Cell(fmt_usd(r.cost_usd_total)), Cell(hw)])
+    rel = Table("Reliability, cost and hardware", ["backend", "model@version", "requests", "ok", "refusal rate",
+                                                    "failure rate", "cost per 10 s", "total cost", "hardware (local)"],
+                rel_rows, "Rates with 95 % Wilson intervals. Cost per 10 s = total cost of all attempts (billed "
+                          "failures included) / seconds of video delivered × 10.")
+    parts = [("total", "total_s"), ("queued", "queued_s"), ("generating", "generating_s"),
+             ("downloading", "downloading_s")] + [(s, f"stage_{s}") for s in stage_names]
+    lat_rows = []
+    for r in ops.to_dict("records"):
+        row = [Cell(r["label"], "simulated" if r["simulated"] else "")]
+        for _, col in parts:
+            if col.startswith("stage_") and not r["local"]:
+                row.append(Cell("n/a (remote)"))
+            else:
+                row.append(Cell(f"{fmt(r.get(f'{col}_median'))} / {fmt(r.get(f'{col}_p90'))}"))
+        lat_rows.append(row)
+    lat = Table("Latency in seconds (median / p90, ok generations)", ["backend"] + [p for p, _ in parts], lat_rows,
+                "Medians of each component are taken separately, so they need not add up to the total's median.")
+    return [rel, lat]
+
+
+def breakeven_from_run(run: RunData, ops: pd.DataFrame) -> tuple[list[BreakEven], list[str]]:
+    """Break-even of each paid remote backend of the run against self-hosting the run's slowest local backend.
+
+    Returns (results, paragraphs explaining the inputs and any assumption). The GPU price is the one implied by the
+    local backend's own cost records, or `economics.ASSUMED_GPU_USD_PER_HOUR` (said so) when it was not priced.
+    """
+    econ = economics.economics_from_run(run)
+    notes: list[str] = []
+    if not econ.api_usd_per_10s:
+        return [], ["Not computed: no remote backend in this run has a non-zero cost per 10 s. Use `vbench-suite "
+                    "breakeven --api-usd-per-10s X ...` with a price from the vendor's price table."]
+    price = econ.gpu_usd_per_hour
+    if price is None:
+        price = economics.ASSUMED_GPU_USD_PER_HOUR
+        notes.append(f"Assumption: self-hosting on 1 GPU at ${price:.2f}/GPU-hour for "
+                     f"{economics.HOURS_PER_MONTH:.0f} h/month, no variable cost (the run did not price its hardware). "
+                     "Recompute with your prices: `vbench-suite breakeven --from-run RUN_DIR --gpu-usd-per-hour X`.")
+    else:
+        notes.append(f"Self-hosting priced at ${price:.4g}/GPU-hour (implied by {econ.selfhost_backend}'s cost "
+                     f"records) on 1 GPU for {economics.HOURS_PER_MONTH:.0f} h/month, no variable cost.")
+    if econ.videos_per_gpu_hour is not None:
+        notes.append(f"Throughput measured on {econ.selfhost_backend} (the slowest local backend in the run, so the "
+                     f"estimate is conservative): {econ.videos_per_gpu_hour:.4g} videos of {econ.video_seconds:.3g} s "
+                     "per hardware-hour on this run's hardware. Choose another with `vbench-suite breakeven "
+                     "--selfhost-backend NAME`.")
+    else:
+        notes.append("No local backend with hardware seconds in this run: utilisation is not computed.")
+    results = []
+    for label, api in sorted(econ.api_usd_per_10s.items()):
+        inputs = BreakEvenInputs(api_usd_per_10s=api, gpu_usd_per_hour=price,
+                                 videos_per_gpu_hour=econ.videos_per_gpu_hour,
+                                 video_seconds=econ.video_seconds or 10.0, api_label=label,
+                                 sources=(f"API price measured in this run: {label} = ${api:.4g} per 10 s",))
+        results.append(economics.compute_breakeven(inputs))
+    # one volume grid for all API options (shared plot and table): the widest of their default ranges
+    top = max(float(r.table["volume_10s_units"].max()) for r in results)
+    points = [r.breakeven_volume for r in results if r.breakeven_volume is not None]
+    volumes = np.unique(np.concatenate([np.linspace(0.0, top, economics.DEFAULT_TABLE_POINTS), points]))
+    results = [economics.compute_breakeven(r.inputs, volumes) for r in results]
+    return results, notes
+
+
+def breakeven_summary_table(results: list[BreakEven]) -> Table:
+    """One row per API option: price, break-even volume, utilisation needed, verdict."""
+    rows = []
+    for r in results:
+        be = "never" if r.breakeven_volume is None else f"{fmt(r.breakeven_volume)} (10-s units/month)"
+        util = "—" if r.utilisation_at_breakeven is None else f"{r.utilisation_at_breakeven:.1%}"
+        rows.append([Cell(r.inputs.api_label, "simulated" if "(simulated)" in r.inputs.api_label else ""),
+                     Cell(fmt_usd(r.inputs.api_usd_per_10s)), Cell(fmt_usd(r.fixed_usd_per_month)), Cell(be),
+                     Cell(util), Cell(r.verdict)])
+    return Table("Break-even per API option", ["API", "price per 10 s", "self-host fixed $/month", "break-even volume",
+                                               "utilisation needed", "verdict"], rows)
+
+
+def breakeven_cost_table(result: BreakEven) -> Table:
+    """Monthly cost of both options across volumes."""
+    rows = []
+    for r in result.table.itertuples(index=False):
+        util = "—" if not np.isfinite(r.utilisation) else f"{r.utilisation:.1%}" + (
+            " (over capacity)" if r.over_capacity else "")
+        rows.append([Cell(fmt(r.volume_10s_units)), Cell(fmt(r.video_minutes)), Cell(fmt_usd(r.api_usd)),
+                     Cell(fmt_usd(r.selfhost_usd)), Cell(r.cheaper, "best" if r.cheaper == "self-host" else ""),
+                     Cell(util)])
+    return Table(f"Monthly cost by volume ({result.inputs.api_label})",
+                 ["volume (10-s units/month)", "video minutes", "API $", "self-host $", "cheaper", "utilisation"], rows)
+
+
+def regression_sections(reg: Regression) -> list[Section]:
+    """Silent-change callouts first, then the verdict table."""
+    head = Section("Changes since the baseline", callouts=list(reg.callouts))
+    head.paragraphs.append(f"Baseline: {reg.baseline.name} ({reg.baseline.run_dir}); current: {reg.current.name} "
+                           f"({reg.current.run_dir}). Verdicts are two-sided tests at alpha = {reg.alpha} per row, "
+                           "direction-aware, without multiple-comparison correction.")
+    counts = reg.rows["verdict"].value_counts()
+    flagged = reg.rows[reg.rows["verdict"].isin([REGRESSED, IMPROVED])]
+    head.paragraphs.append(
+        f"Verdicts: {counts.get(REGRESSED, 0)} regressed, {counts.get(IMPROVED, 0)} improved, "
+        f"{counts.get(NO_CHANGE, 0)} no significant change, {counts.get(NOT_COMPARED, 0)} not compared, "
+        f"{counts.get(NOT_TESTED, 0)} not tested."
+        + ("" if not len(flagged) else " Flagged: " + "; ".join(
+            f"{r.label} {r.metric}{'' if r.category == 'all' else f' [{r.category}]'}: {r.verdict}"
+            for r in flagged.itertuples(index=False)) + "."))
+    if not reg.callouts:
+        head.paragraphs.append("No silent changes: backend fingerprints, prompt-set versions and metric profiles "
+                               "match.")
+    if reg.only_in_current or reg.only_in_baseline:
+        head.paragraphs.append(f"Not compared (present in one run only): current only: "
+                               f"{', '.join(reg.only_in_current) or 'none'}; baseline only: "
+                               f"{', '.join(reg.only_in_baseline) or 'none'}.")
+    rows = []
+    df = reg.rows.copy()
+    order = {REGRESSED: 0, IMPROVED: 1}
+    df["_o"] = df["verdict"].map(lambda v: order.get(v, 2))
+    df = df.astype(object).where(df.notna(), None)  # NaN → None so text cells never read 'nan'
+    for r in df.sort_values(["_o", "backend", "kind", "metric"]).to_dict("records"):
+        what = r["metric"] + (f" vs {r['other']}" if r["other"] else "") + (
+            f" [{r['category']}]" if r["category"] not in ("all", None) else "")
+        hib = r["higher_is_better"]
+        direction = "" if hib is None else ("↑" if hib else "↓")
+        ci = f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else ""
+        p = "—" if r["p_value"] is None else f"{r['p_value']:.3g}"
+        css = r["verdict"] if r["verdict"] in (REGRESSED, IMPROVED) else ""
+        rows.append([Cell(r["label"], "simulated" if r["simulated"] else ""), Cell(f"{what} {direction}"),
+                     Cell(r["profile"] or ""), Cell(fmt(r["baseline"])), Cell(fmt(r["current"])),
+                     Cell(fmt(r["delta"]) + ci),
+                     Cell(f"{r['n_baseline'] if r['n_baseline'] is not None else '—'} / "
+                          f"{r['n_current'] if r['n_current'] is not None else '—'}"
+                          + (f" ({int(r['n_pairs'])} paired)" if r["n_pairs"] else "")),
+                     Cell(r["test"] or ""), Cell(p), Cell(r["verdict"], css), Cell(r["note"] or "")])
+    table = Table("Per-metric changes (current − baseline)",
+                  ["backend", "metric (↑/↓ better)", "profile", "baseline", "current", "delta [95 % CI]",
+                   "N base / current", "test", "p", "verdict", "note"], rows)
+    return [head, Section("Regression verdicts", tables=[table])]
+
+
+def build_sections(run: RunData, regression: Regression | None = None, seed: int = 0) -> tuple[list[Section], dict]:
+    """All report sections, plus the DataFrames behind them ({'quality', 'operations', 'breakeven', 'regression'})."""
+    quality = tables.quality_table(run, seed=seed)
+    ops = tables.operations_table(run)
+    frames: dict[str, pd.DataFrame] = {"quality": quality, "operations": ops}
+    sections: list[Section] = []
+    if regression is not None:
+        sections += regression_sections(regression)
+        frames["regression"] = regression.rows
+    suites = ", ".join(f"{k} {v}".strip() for k, v in run.suite_versions().items()) or "unknown"
+    meta = Section("Run", paragraphs=[
+        f"Run folder: {run.run_dir}. Prompt set: {suites}. Backends: "
+        f"{', '.join(run.label(b) for b in run.backends()) or 'none'}. Generations: {len(run.generations)}; "
+        f"score records: {len(run.scores)}.",
+        "Rows marked (simulated) come from fake vendor servers: their quality, latency and cost are not real."])
+    if run.reference_generations:
+        meta.paragraphs.append(f"{run.reference_generations} FVD reference generation(s) are not benchmark output and "
+                               "are left out of the tables.")
+    for key in ("created", "seed", "samples", "harness", "hardware"):
+        if key in run.meta:
+            value = run.meta[key]
+            text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+            meta.paragraphs.append(f"{key}: {text}")
+    if run.skipped_lines:
+        meta.callouts.append(f"{run.skipped_lines} malformed line(s) in the run's JSONL files were skipped.")
+    sections.append(meta)
+    q = Section("Quality by prompt category", tables=quality_tables(quality))
+    if not len(quality):
+        q.paragraphs.append("No score records in this run (scores.jsonl is missing or empty).")
+    sections.append(q)
+    sections.append(Section("Reliability, cost and latency", tables=operations_tables(ops, run.stage_names)))
+    labels = {b: run.label(b) for b in run.backends()}
+    figs = Section("Plots")
+    for name, png, alt in (
+            ("quality_vs_cost", plots.quality_vs_cost(quality, ops), "Quality vs cost per 10 s"),
+            ("latency", plots.latency(run.generations, labels, run.stage_names), "Latency distributions per backend"),
+            ("per_category", plots.per_category(quality), "Metrics by prompt category")):
+        if png is not None:
+            figs.figures.append(Plot(name, png, alt))
+    be_results, be_notes = breakeven_from_run(run, ops)
+    be = Section("Break-even: API vs self-hosting", paragraphs=be_notes)
+    if be_results:
+        be.tables.append(breakeven_summary_table(be_results))
+        be.preformatted.append("\n\n".join("\n".join(r.arithmetic) + "\n=> " + r.verdict for r in be_results))
+        be.tables.append(breakeven_cost_table(be_results[0]))
+        png = plots.breakeven(be_results)
+        if png is not None:
+            be.figures.append(Plot("breakeven", png, "Break-even curve"))
+        frames["breakeven"] = pd.concat([r.table.assign(api=r.inputs.api_label) for r in be_results],
+                                        ignore_index=True)
+    sections += [figs, be]
+    return sections, frames
+
+
+def _csv_quality(quality: pd.DataFrame) -> pd.DataFrame:
+    df = quality.copy()
+    df["display"] = [_quality_cell(r).text for _, r in df.iterrows()]
+    return df
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, compare: str | Path | None = None,
+                 alpha: float = 0.05, seed: int = 0, index_path: str | Path | None = None) -> Path:
+    """Write the comparison report of `run_dir` (and the regression against `compare`, if given).
+
+    Writes into `out_dir` (default `reports/<run name>/`): report.html (self-contained), report.md, plots/*.png and
+    quality.csv, operations.csv, breakeven.csv, regression.csv (those that apply). Returns the path of report.html.
+    `run_dir` and `compare` are run folders, or run names/ids in the SQLite index (`index_path`, default: the
+    store's index beside the folder). Raises `RunFolderError` (a UserError) when a run cannot be found.
+    """
+    run = load_run(run_dir, index_path)
+    regression = (compare_runs(run, load_run(compare, index_path), alpha=alpha, seed=seed)
+                  if compare is not None else None)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(run)
+    out.mkdir(parents=True, exist_ok=True)
+    sections, frames = build_sections(run, regression, seed=seed)
+    title = f"vbench-suite report: {run.name}" + (f" vs {regression.baseline.name}" if regression else "")
+    sections.append(Section("About", paragraphs=[f"Written by vbench-suite {__version__}. Tables: "
+                                                 + ", ".join(f"{k}.csv" for k in frames) + "."]))
+    (out / f"{REPORT_STEM}.md").write_text(to_markdown(title, sections, out), encoding="utf-8")
+    html_path = out / f"{REPORT_STEM}.html"
+    html_path.write_text(to_html(title, sections), encoding="utf-8")
+    for name, df in frames.items():
+        (_csv_quality(df) if name == "quality" else df).to_csv(out / f"{name}.csv", index=False)
+    return html_path
+
+
+def write_breakeven(result: BreakEven, out_dir: str | Path) -> Path:
+    """Write breakeven.md, .html, .csv and plots/breakeven.png into `out_dir`; return the HTML path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sec = Section("Break-even", paragraphs=[result.verdict], preformatted=["\n".join(result.arithmetic)],
+                  tables=[breakeven_cost_table(result)])
+    png = plots.breakeven([result])
+    if png is not None:
+        sec.figures.append(Plot("breakeven", png, "Break-even curve"))
+    title = f"Break-even: {result.inputs.api_label} vs self-hosting"
+    (out / "breakeven.md").write_text(to_markdown(title, [sec], out), encoding="utf-8")
+    html_path = out / "breakeven.html"
+    html_path.write_text(to_html(title, [sec]), encoding="utf-8")
+    result.table.to_csv(out / "breakeven.csv", index=False)
+    return html_path
