@@ -13,6 +13,13 @@ __all__ = ["Backend", "GenerationContext", "BACKENDS", "create_backend", "backen
 
 BACKENDS: dict[str, str] = {
     "reference-shapes": "vbench_suite.backends.reference_shapes:ReferenceShapesBackend",
+    "dit-local": "vbench_suite.backends.dit_local:DiTLocalBackend",
+    "runway": "vbench_suite.backends.remote.runway:RunwayBackend",
+    "pika": "vbench_suite.backends.remote.fal:PikaBackend",
+    "fal": "vbench_suite.backends.remote.fal:FalQueueBackend",
+    "synthesia": "vbench_suite.backends.remote.synthesia:SynthesiaBackend",
+    "heygen": "vbench_suite.backends.remote.heygen:HeyGenBackend",
+    "veo": "vbench_suite.backends.remote.veo:VeoBackend",
 }
 
 
