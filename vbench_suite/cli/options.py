@@ -28,6 +28,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def parse_value(text: str) -> Any:
     """'20' -> 20, '7.5' -> 7.5, 'true' -> True, '"x"' / 'x' -> 'x'."""
     try:

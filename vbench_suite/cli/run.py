@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vbench_suite.cli.options import parse_backend_options, positive_float, positive_int
+from vbench_suite.cli.options import non_negative_float, parse_backend_options, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, default=1, help="samples per prompt (default 1)")
     p.add_argument("--seed", type=int, default=0, help="run seed; per-sample seeds derive from it (default 0)")
     p.add_argument("--out", type=Path, required=True, help="run folder (created, or resumed if it exists)")
-    p.add_argument("--budget-usd", type=positive_float, default=None,
-                   help="stop submitting paid requests before total cost could exceed this")
+    p.add_argument("--budget-usd", type=non_negative_float, default=None,
+                   help="stop submitting paid requests before total cost could exceed this (0: never pay)")
     p.add_argument("--concurrency", type=positive_int, default=None,
                    help="requests in flight per backend (default: each backend's own limit)")
     p.add_argument("--metrics", default=None,

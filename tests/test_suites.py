@@ -1,0 +1,189 @@
+"""Prompt sets: the shipped suites load, and every kind of malformed file names its file, line and field."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vbench_suite.errors import ConfigError, PromptSetError, UnknownNameError
+from vbench_suite.shapes import parse_prompt, render
+from vbench_suite.suites import (SUITES_ENV, available_suites, load_prompt_set, load_suite, parse_shapes_ref,
+                                 resolve_image)
+
+STANDARD_CATEGORIES = {"motion_complexity", "identity_preservation", "scene_complexity", "talking_head",
+                       "keyframe_transition", "on_screen_text", "physics"}
+
+
+def test_smoke_suite() -> None:
+    suite = load_suite("smoke")
+    assert suite.name == "smoke" and suite.version == "1.0"
+    assert 6 <= len(suite.items) <= 10
+    assert suite.fps == 8 and suite.resolution == (64, 64) and suite.fvd_reference == "shapes-world"
+    assert all(item.shapes for item in suite.items)
+    assert all(item.duration_s * suite.fps == 16 for item in suite.items)
+    assert any(item.mode in ("i2v", "keyframes") and item.image or item.first_frame for item in suite.items)
+
+
+def test_standard_suite() -> None:
+    suite = load_suite("standard")
+    assert suite.version == "2026.11"
+    assert len(suite.items) >= 120
+    categories = set(suite.categories())
+    assert STANDARD_CATEGORIES <= categories
+    assert any(c.startswith("shapes_") for c in categories)
+    # Shapes-world items are exactly the shapes_* categories: no real-world prompt parses as a shapes prompt.
+    assert {i.category.startswith("shapes_") for i in suite.items if i.shapes} == {True}
+    assert all(i.shapes for i in suite.items if i.category.startswith("shapes_"))
+    modes = {i.mode for i in suite.items if i.category == "identity_preservation"}
+    assert modes == {"i2v", "hybrid"}
+    assert all(i.presenter for i in suite.items if i.category == "talking_head")
+    assert all(i.first_frame for i in suite.items if i.category == "keyframe_transition")
+    assert {i.duration_s for i in suite.items} <= {5.0, 8.0, 10.0}
+    assert sum("known_hard" in i.tags for i in suite.items) >= 26
+    assert len({i.id for i in suite.items}) == len(suite.items)
+
+
+def test_suite_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {"smoke", "standard"} <= set(available_suites())
+    with pytest.raises(UnknownNameError, match="Did you mean 'smoke'"):
+        load_suite("smok")
+    # $VBENCH_PROMPT_SETS is searched first and can shadow a shipped name.
+    (tmp_path / "smoke.yaml").write_text(_minimal("name: mine\n"))
+    (tmp_path / "extra.yaml").write_text(_minimal("name: extra\n"))
+    monkeypatch.setenv(SUITES_ENV, str(tmp_path))
+    assert load_suite("smoke").name == "mine"
+    assert "extra" in available_suites()
+    assert load_suite(str(tmp_path / "extra.yaml")).name == "extra"
+    with pytest.raises(ConfigError):
+        load_suite(str(tmp_path / "missing.yaml"))
+
+
+def _minimal(head: str = "name: t\n") -> str:
+    return head + textwrap.dedent("""\
+        version: "1"
+        prompts:
+          - id: a
+            text: a red circle moves left on a black background
+            category: motion
+        """)
+
+
+def test_minimal_file_uses_builtin_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(_minimal())
+    suite = load_prompt_set(path)
+    assert suite.fps == 24 and suite.resolution == (1280, 720) and suite.fvd_reference is None
+    item = suite.items[0]
+    assert (item.mode, item.duration_s, item.tags, item.shapes, item.line) == ("t2v", 5.0, (), True, 4)
+
+
+def _header(defaults: str = "") -> str:
+    return 'name: t\nversion: "1"\n' + defaults + "prompts:\n"
+
+
+# Each case: (file text, line of the problem, field named, words in the message).
+BAD_FILES = {
+    "unknown_top_key": ('name: t\nversion: "1"\ncolour: red\nprompts: []\n', 3, "colour", "unknown key"),
+    "unknown_item_key": (_header() + "  - id: a\n    text: hello\n    category: c\n    seed: 3\n", 7, "seed",
+                         "unknown key"),
+    "missing_text": (_header() + "  - id: a\n    category: c\n", 4, "text", "missing"),
+    "missing_version": ("name: t\nprompts:\n  - {id: a, text: b, category: c}\n", 1, "version", "missing"),
+    "version_not_string": ("name: t\nversion: 1.0\nprompts:\n  - {id: a, text: b, category: c}\n", 2, "version",
+                           "string"),
+    "duration_not_number": (_header() + "  - id: a\n    text: hi\n    category: c\n    duration_s: long\n", 7,
+                            "duration_s", "number"),
+    "duration_negative": (_header() + "  - id: a\n    text: hi\n    category: c\n    duration_s: -2\n", 7,
+                          "duration_s", "positive"),
+    "default_duration_zero": (_header("defaults:\n  duration_s: 0\n") + "  - {id: a, text: b, category: c}\n", 4,
+                              "duration_s", "positive"),
+    "bad_mode": (_header() + "  - id: a\n    text: hi\n    category: c\n    mode: txt2vid\n", 7, "mode",
+                 "t2v, i2v, hybrid, keyframes"),
+    "i2v_without_image": (_header() + "  - id: a\n    text: hi\n    category: c\n    mode: i2v\n", 7, "image",
+                          "needs an image"),
+    "image_in_t2v": (_header() + "  - id: a\n    text: hi\n    category: c\n    image: x.png\n", 7, "image",
+                     "mode"),
+    "image_file_missing": (_header() + "  - id: a\n    text: hi\n    category: c\n    mode: i2v\n"
+                           "    image: pictures/nope.png\n", 8, "image", "not found"),
+    "bad_shapes_ref": (_header() + "  - id: a\n    text: hi\n    category: c\n    mode: keyframes\n"
+                       "    first_frame: 'shapes:a cat on a sofa#frame=0'\n", 8, "first_frame",
+                       "not a shapes-world prompt"),
+    "shapes_ref_frame_range": (_header() + "  - id: a\n    text: hi\n    category: c\n    mode: i2v\n"
+                               "    image: 'shapes:a red circle moves left#frame=99'\n", 8, "image", "frame"),
+    "duplicate_id": (_header() + "  - {id: a, text: b, category: c}\n  - {id: b, text: b, category: c}\n"
+                     "  - {id: a, text: b, category: c}\n", 6, "id", "duplicate prompt id 'a'"),
+    "duplicate_key": (_header() + "  - id: a\n    text: b\n    text: c\n    category: c\n", 6, "text",
+                      "duplicate key"),
+    "tags_not_list": (_header() + "  - id: a\n    text: b\n    category: c\n    tags: hard\n", 7, "tags", "list"),
+    "bad_resolution": (_header("defaults:\n  resolution: big\n") + "  - {id: a, text: b, category: c}\n", 4,
+                       "resolution", "WIDTHxHEIGHT"),
+    "bad_id": (_header() + "  - id: 'a b'\n    text: b\n    category: c\n", 4, "id", "must match"),
+    "empty_prompts": (_header() + "", 3, "prompts", "non-empty"),
+    "item_not_mapping": (_header() + "  - just a string\n", 4, None, "mapping"),
+    "yaml_syntax": (_header() + "  - id: a\n    text: [unclosed\n    category: c\n", 6, None, "YAML syntax"),
+    "yaml_bad_indent": (_header() + "  - id: a\n     text: b\n", 5, None, "YAML syntax"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_malformed_files_name_file_line_and_field(case: str, tmp_path: Path) -> None:
+    text, line, field, words = BAD_FILES[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    with pytest.raises(PromptSetError) as info:
+        load_prompt_set(path)
+    err = info.value
+    message = str(err)
+    assert path.name in message and f":{line}:" in message, message
+    assert err.line == line, message
+    if field is not None:
+        assert err.field == field and f"'{field}'" in message, message
+    assert words in message, message
+
+
+def test_empty_and_unreadable_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(PromptSetError, match="empty"):
+        load_prompt_set(empty)
+    with pytest.raises(PromptSetError, match="cannot read"):
+        load_prompt_set(tmp_path / "absent.yaml")
+
+
+def test_relative_image_paths_resolve_next_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "img" / "face.png")
+    path = tmp_path / "t.yaml"
+    path.write_text(_header() + "  - id: a\n    text: the person waves\n    category: c\n    mode: hybrid\n"
+                    "    image: img/face.png\n")
+    item = load_prompt_set(path).items[0]
+    assert item.image == str((tmp_path / "img" / "face.png").resolve())
+    assert resolve_image(item.image, tmp_path / "cache") == Path(item.image)
+
+
+def test_shapes_image_refs_render_into_the_cache(tmp_path: Path) -> None:
+    ref = "shapes:two blue squares move up on a white background#frame=15&seed=3"
+    parsed = parse_shapes_ref(ref)
+    assert (parsed.frame, parsed.seed) == (15, 3)
+    png = resolve_image(ref, tmp_path, (96, 64))
+    assert png.parent == tmp_path and png.suffix == ".png"
+    pixels = np.asarray(Image.open(png).convert("RGB"))
+    spec = parse_prompt("two blue squares move up on a white background")
+    assert np.array_equal(pixels, render(spec, 16, (96, 64), seed=3)[15])
+    assert resolve_image(ref, tmp_path, (96, 64)) == png  # cached
+    assert resolve_image(ref, tmp_path, (64, 64)) != png  # resolution is part of the name
+    with pytest.raises(ConfigError):
+        resolve_image("shapes:a dog#frame=0", tmp_path)
+    with pytest.raises(ConfigError):
+        resolve_image(str(tmp_path / "missing.png"), tmp_path)
+
+
+def test_every_shipped_image_ref_resolves(tmp_path: Path) -> None:
+    for name in ("smoke", "standard"):
+        suite = load_suite(name)
+        for item in suite.items:
+            for ref in (item.image, item.first_frame, item.last_frame):
+                if ref is not None:
+                    assert resolve_image(ref, tmp_path, (64, 64)).is_file()

@@ -1,0 +1,459 @@
+"""Prompt sets: load `prompt_sets/*.yaml` into typed, validated `PromptSet` / `PromptItem` values.
+
+File format (YAML):
+
+    name: smoke                      # required
+    version: "1.0"                   # required, a string
+    description: ...                 # optional
+    fvd_reference: shapes-world      # optional: 'shapes-world' or a folder of reference videos
+    defaults: {duration_s: 2, fps: 8, resolution: 64x64, mode: t2v}   # optional
+    prompts:                         # required, non-empty
+      - id: motion-001               # required, unique
+        text: a red circle moves left on a black background   # required (talking heads: the script)
+        category: motion             # required
+        mode: i2v                    # optional (defaults.mode)
+        duration_s: 5                # optional (defaults.duration_s)
+        tags: [camera_motion]        # optional
+        image: shapes:a red circle stays still on a black background#frame=0   # i2v / hybrid
+        first_frame: ..., last_frame: ...   # keyframes
+        presenter: a woman in her thirties in a navy blazer   # optional (talking heads)
+
+Conditioning images are either a path relative to the YAML file or a shapes-world render,
+`shapes:<prompt>#frame=N` (optionally `&seed=S`), drawn on request by `resolve_image`, so suites need no binary
+files. Every problem raises `PromptSetError` naming the file, the line and the field.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import vbench_suite
+from vbench_suite.errors import ConfigError, PromptSetError, UnknownNameError
+from vbench_suite.types import MODES
+
+SUITES_ENV = "VBENCH_PROMPT_SETS"
+"""Environment variable naming an extra folder of prompt sets, searched before the shipped ones."""
+SHAPES_REF_PREFIX = "shapes:"
+"""Image references starting with this are rendered from the shapes world."""
+SHAPES_REF_FRAMES = 16
+"""Shapes-world image references pick a frame of a clip this long (so `#frame=` is 0..15)."""
+
+BUILTIN_DEFAULTS: dict[str, Any] = {"duration_s": 5.0, "fps": 24, "resolution": (1280, 720), "mode": "t2v"}
+"""Used where a file has no `defaults` entry."""
+
+_TOP_KEYS = ("name", "version", "description", "fvd_reference", "defaults", "prompts")
+_DEFAULT_KEYS = ("duration_s", "fps", "resolution", "mode")
+_ITEM_KEYS = ("id", "text", "category", "mode", "duration_s", "tags", "image", "first_frame", "last_frame",
+              "presenter")
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CATEGORY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_REF_PATTERN = re.compile(r"^shapes:(?P<prompt>[^#]+)#frame=(?P<frame>\d+)(?:&seed=(?P<seed>\d+))?$")
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    """One prompt of a suite, with its conditioning and generation settings resolved."""
+
+    id: str
+    """Unique id within the suite (letters, digits, '_', '.', '-'), e.g. 'motion-003'."""
+    text: str
+    """The prompt text; for talking heads, the script to be spoken."""
+    category: str
+    """Category used to break down scores (lower-case, e.g. 'motion_complexity')."""
+    mode: str
+    """'t2v', 'i2v', 'hybrid' (text + image) or 'keyframes' (first / last frame)."""
+    duration_s: float
+    """Requested duration in seconds (> 0)."""
+    tags: tuple[str, ...] = ()
+    """Free labels, e.g. ('known_hard', 'camera_motion')."""
+    image: str | None = None
+    """Conditioning image (i2v / hybrid): an absolute path or a `shapes:` reference."""
+    first_frame: str | None = None
+    """Required first frame (keyframes): an absolute path or a `shapes:` reference."""
+    last_frame: str | None = None
+    """Required last frame (keyframes, optional): an absolute path or a `shapes:` reference."""
+    presenter: str | None = None
+    """Talking heads: description of the avatar / presenter who speaks `text`."""
+    shapes: bool = False
+    """True when `text` parses in the shapes-world grammar (shapes adherence and the shapes FVD apply)."""
+    line: int = 0
+    """1-based line of the item in its file (0 when not read from a file)."""
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """A named, versioned list of prompts with shared generation settings."""
+
+    name: str
+    """Suite name, e.g. 'standard'."""
+    version: str
+    """Suite version; reports compare runs only within one version (e.g. '2026.11')."""
+    description: str
+    """One paragraph on what the suite measures."""
+    items: tuple[PromptItem, ...]
+    """The prompts, in file order."""
+    fvd_reference: str | None = None
+    """Reference distribution for FVD: 'shapes-world' or a folder of videos; None means no FVD."""
+    fps: int = 24
+    """Requested frames per second for every item."""
+    resolution: tuple[int, int] = (1280, 720)
+    """Requested (width, height) in pixels for every item."""
+    default_duration_s: float = 5.0
+    """Duration of items that give none, in seconds."""
+    default_mode: str = "t2v"
+    """Mode of items that give none."""
+    path: str | None = None
+    """File the set was read from."""
+
+    def categories(self) -> list[str]:
+        """Categories in order of first appearance."""
+        return list(dict.fromkeys(item.category for item in self.items))
+
+    def item(self, item_id: str) -> PromptItem:
+        """The item with id `item_id` (KeyError if absent)."""
+        for it in self.items:
+            if it.id == item_id:
+                return it
+        raise KeyError(item_id)
+
+
+@dataclass(frozen=True)
+class ShapesImageRef:
+    """A parsed `shapes:<prompt>#frame=N[&seed=S]` reference."""
+
+    prompt: str
+    """Shapes-world prompt to render."""
+    frame: int
+    """Frame index in a clip of SHAPES_REF_FRAMES frames."""
+    seed: int = 0
+    """Render seed."""
+
+
+def parse_shapes_ref(ref: str) -> ShapesImageRef:
+    """Parse a `shapes:` reference; ValueError with the reason if it is malformed or not in the grammar."""
+    from vbench_suite.shapes.parse import parse_prompt
+
+    m = _REF_PATTERN.match(ref)
+    if m is None:
+        raise ValueError(f"shapes reference must look like 'shapes:<prompt>#frame=N' (optionally '&seed=S'), "
+                         f"got {ref!r}")
+    prompt, frame = m["prompt"].strip(), int(m["frame"])
+    if parse_prompt(prompt) is None:
+        raise ValueError(f"{prompt!r} is not a shapes-world prompt (e.g. 'a red circle moves left on a black "
+                         "background')")
+    if frame >= SHAPES_REF_FRAMES:
+        raise ValueError(f"frame must be 0..{SHAPES_REF_FRAMES - 1}, got {frame}")
+    return ShapesImageRef(prompt, frame, int(m["seed"] or 0))
+
+
+def resolve_image(ref: str, cache_dir: str | Path, resolution: tuple[int, int] = (64, 64)) -> Path:
+    """Local PNG/JPEG for an image reference: a path is returned as is (it must exist); a `shapes:` reference is
+    rendered at `resolution` (width, height) into `cache_dir` once and its PNG path returned.
+    """
+    if not ref.startswith(SHAPES_REF_PREFIX):
+        path = Path(ref)
+        if not path.is_file():
+            raise ConfigError(f"conditioning image not found: {ref}")
+        return path
+    from PIL import Image
+
+    from vbench_suite.shapes.parse import parse_prompt
+    from vbench_suite.shapes.render import RENDERER_VERSION, render
+
+    try:
+        parsed = parse_shapes_ref(ref)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    width, height = int(resolution[0]), int(resolution[1])
+    digest = hashlib.sha256(f"{RENDERER_VERSION}\x1f{ref}\x1f{width}x{height}".encode()).hexdigest()
+    cache = Path(cache_dir)
+    out = cache / f"shapes-{digest[:24]}.png"
+    if out.is_file():
+        return out
+    spec = parse_prompt(parsed.prompt)
+    assert spec is not None  # checked by parse_shapes_ref
+    frame = render(spec, SHAPES_REF_FRAMES, (width, height), parsed.seed)[parsed.frame]
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    Image.fromarray(frame).save(tmp, format="PNG")
+    os.replace(tmp, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+
+
+class _Reader:
+    """Turns YAML nodes into checked Python values, raising `PromptSetError` with the node's line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._constructor = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node | None, field: str | None, problem: str) -> PromptSetError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return PromptSetError(str(self.path), line, field, problem)
+
+    def value(self, node: yaml.Node) -> Any:
+        return self._constructor.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Keys -> (key node, value node); unknown and duplicate keys fail with the key's name."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, None, f"{what} must be a mapping of key: value, got {_kind(node)}")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = self.value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                raise self.fail(key_node, None, f"{what} keys must be strings, got {_kind(key_node)}")
+            if key in out:
+                first = out[key][0].start_mark.line + 1
+                raise self.fail(key_node, key, f"duplicate key in {what} (first given on line {first})")
+            if key not in allowed:
+                raise self.fail(key_node, key, f"unknown key in {what}; allowed keys: {', '.join(allowed)}")
+            out[key] = (key_node, value_node)
+        return out
+
+    def scalar(self, node: yaml.Node, field: str, ctx: str, types: tuple[type, ...], type_name: str) -> Any:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(node, yaml.ScalarNode) or isinstance(value, bool) and bool not in types \
+                or not isinstance(value, types):
+            shown = _kind(node) if not isinstance(node, yaml.ScalarNode) else f"{type(value).__name__} {value!r}"
+            raise self.fail(node, field, f"{ctx}must be {type_name}, got {shown}")
+        return value
+
+    def text(self, node: yaml.Node, field: str, ctx: str = "", pattern: re.Pattern[str] | None = None) -> str:
+        value = self.scalar(node, field, ctx, (str,), "a string (quote numbers, e.g. \"1.0\")")
+        if not value.strip():
+            raise self.fail(node, field, f"{ctx}must not be empty")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(node, field, f"{ctx}{value!r} must match {pattern.pattern}")
+        return value.strip()
+
+    def positive(self, node: yaml.Node, field: str, ctx: str = "") -> float:
+        value = self.scalar(node, field, ctx, (int, float), "a number of seconds")
+        if not value > 0:
+            raise self.fail(node, field, f"{ctx}must be positive, got {value}")
+        return float(value)
+
+    def positive_int(self, node: yaml.Node, field: str, ctx: str = "") -> int:
+        value = self.scalar(node, field, ctx, (int,), "a whole number")
+        if value <= 0:
+            raise self.fail(node, field, f"{ctx}must be positive, got {value}")
+        return int(value)
+
+    def mode(self, node: yaml.Node, field: str, ctx: str = "") -> str:
+        value = self.scalar(node, field, ctx, (str,), "a string")
+        if value not in MODES:
+            raise self.fail(node, field, f"{ctx}must be one of {', '.join(MODES)}, got {value!r}")
+        return value
+
+    def resolution(self, node: yaml.Node, field: str) -> tuple[int, int]:
+        value = self.value(node)
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*x\s*\d+\s*", value):
+            w, h = (int(v) for v in value.lower().split("x"))
+        elif isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+            w, h = value
+        else:
+            raise self.fail(node, field, f"must be WIDTHxHEIGHT (e.g. 1280x720) or [width, height], got {value!r}")
+        if w <= 0 or h <= 0:
+            raise self.fail(node, field, f"width and height must be positive, got {w}x{h}")
+        return (w, h)
+
+    def tags(self, node: yaml.Node, field: str, ctx: str) -> tuple[str, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, field, f"{ctx}must be a list of strings, got {_kind(node)}")
+        return tuple(self.text(n, field, ctx) for n in node.value)
+
+    def image_ref(self, node: yaml.Node, field: str, ctx: str) -> str:
+        ref = self.text(node, field, ctx)
+        if ref.startswith(SHAPES_REF_PREFIX):
+            try:
+                parse_shapes_ref(ref)
+            except ValueError as exc:
+                raise self.fail(node, field, f"{ctx}{exc}") from None
+            return ref
+        path = (self.path.parent / ref).resolve()
+        if not path.is_file():
+            raise self.fail(node, field, f"{ctx}image file not found: {path} (paths are relative to the YAML "
+                                         "file; or use 'shapes:<prompt>#frame=N')")
+        return str(path)
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return f"{node.value!r}"
+
+
+def load_prompt_set(path: str | Path) -> PromptSet:
+    """Read and validate one prompt-set file. Raises `PromptSetError` (file, line, field) on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PromptSetError(str(path), None, None, f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise PromptSetError(str(path), line, None, f"YAML syntax error: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise PromptSetError(str(path), None, None, f"YAML error: {exc}") from None
+    r = _Reader(path)
+    if root is None:
+        raise PromptSetError(str(path), None, None, "file is empty; expected name, version and prompts")
+    top = r.mapping(root, "the prompt set", _TOP_KEYS)
+    for required in ("name", "version", "prompts"):
+        if required not in top:
+            raise r.fail(root, required, "missing required key")
+    name = r.text(top["name"][1], "name", pattern=_ID_PATTERN)
+    version = r.text(top["version"][1], "version")
+    description = r.text(top["description"][1], "description") if "description" in top else ""
+    fvd_reference = None
+    if "fvd_reference" in top and not _is_null(top["fvd_reference"][1]):
+        fvd_reference = r.text(top["fvd_reference"][1], "fvd_reference")
+
+    defaults = dict(BUILTIN_DEFAULTS)
+    if "defaults" in top:
+        d = r.mapping(top["defaults"][1], "defaults", _DEFAULT_KEYS)
+        readers: dict[str, Callable[[yaml.Node, str], Any]] = {
+            "duration_s": r.positive, "fps": r.positive_int, "resolution": r.resolution, "mode": r.mode}
+        for key, (_, value_node) in d.items():
+            defaults[key] = readers[key](value_node, key)
+
+    prompts_node = top["prompts"][1]
+    if not isinstance(prompts_node, yaml.SequenceNode) or not prompts_node.value:
+        raise r.fail(prompts_node, "prompts", "must be a non-empty list of prompt mappings")
+    items: list[PromptItem] = []
+    seen: dict[str, int] = {}
+    for index, node in enumerate(prompts_node.value):
+        item = _read_item(r, node, index, defaults)
+        if item.id in seen:
+            id_node = r.mapping(node, "a prompt", _ITEM_KEYS)["id"][1]
+            raise r.fail(id_node, "id", f"duplicate prompt id {item.id!r} (first used on line {seen[item.id]})")
+        seen[item.id] = item.line
+        items.append(item)
+    return PromptSet(name=name, version=version, description=description, items=tuple(items),
+                     fvd_reference=fvd_reference, fps=defaults["fps"], resolution=defaults["resolution"],
+                     default_duration_s=defaults["duration_s"], default_mode=defaults["mode"], path=str(path))
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _read_item(r: _Reader, node: yaml.Node, index: int, defaults: dict[str, Any]) -> PromptItem:
+    from vbench_suite.shapes.parse import parse_prompt
+
+    fields = r.mapping(node, f"prompt #{index + 1}", _ITEM_KEYS)
+    for required in ("id", "text", "category"):
+        if required not in fields:
+            raise r.fail(node, required, f"missing required key in prompt #{index + 1}")
+    item_id = r.text(fields["id"][1], "id", f"(prompt #{index + 1}) ", _ID_PATTERN)
+    ctx = f"(prompt {item_id!r}) "
+
+    def opt(key: str, read: Callable[[yaml.Node, str, str], Any]) -> Any:
+        if key not in fields or _is_null(fields[key][1]):
+            return None
+        return read(fields[key][1], key, ctx)
+
+    text = r.text(fields["text"][1], "text", ctx)
+    category = r.text(fields["category"][1], "category", ctx, _CATEGORY_PATTERN)
+    mode = opt("mode", r.mode) or defaults["mode"]
+    duration = opt("duration_s", r.positive) or defaults["duration_s"]
+    tags = opt("tags", r.tags) or ()
+    presenter = opt("presenter", r.text)
+
+    def given(key: str) -> bool:
+        return key in fields and not _is_null(fields[key][1])
+
+    def where(key: str) -> yaml.Node:
+        return fields[key][1] if key in fields else node
+
+    # Which conditioning keys the mode allows is checked before any file is looked at.
+    mode_node = where("mode")
+    if mode in ("i2v", "hybrid"):
+        if not given("image"):
+            raise r.fail(mode_node, "image",
+                         f"{ctx}mode {mode!r} needs an image (a path or 'shapes:<prompt>#frame=N')")
+        for key in ("first_frame", "last_frame"):
+            if key in fields:
+                raise r.fail(where(key), key, f"{ctx}only allowed in mode 'keyframes', not {mode!r}")
+    elif mode == "keyframes":
+        if not given("first_frame"):
+            raise r.fail(mode_node, "first_frame", f"{ctx}mode 'keyframes' needs a first_frame")
+        if "image" in fields:
+            raise r.fail(where("image"), "image", f"{ctx}not used in mode 'keyframes' (use first_frame/last_frame)")
+    else:
+        for key in ("image", "first_frame", "last_frame"):
+            if key in fields:
+                raise r.fail(where(key), key, f"{ctx}conditioning images need mode i2v, hybrid or keyframes, "
+                                               f"not {mode!r}")
+    image = opt("image", r.image_ref)
+    first_frame = opt("first_frame", r.image_ref)
+    last_frame = opt("last_frame", r.image_ref)
+    return PromptItem(id=item_id, text=text, category=category, mode=mode, duration_s=float(duration), tags=tags,
+                      image=image, first_frame=first_frame, last_frame=last_frame, presenter=presenter,
+                      shapes=parse_prompt(text) is not None, line=node.start_mark.line + 1)
+
+
+# ---------------------------------------------------------------------------------------------------- lookup
+
+
+def shipped_suites_dir() -> Path:
+    """The repository's `prompt_sets/` folder."""
+    return Path(vbench_suite.__file__).resolve().parent.parent / "prompt_sets"
+
+
+def _search_dirs() -> list[Path]:
+    dirs = []
+    extra = os.environ.get(SUITES_ENV)
+    if extra:
+        dirs.append(Path(extra))
+    dirs.append(shipped_suites_dir())
+    return dirs
+
+
+def _suite_files() -> dict[str, Path]:
+    """Suite name -> file, earlier search folders winning."""
+    found: dict[str, Path] = {}
+    for folder in _search_dirs():
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.iterdir()):
+            if file.suffix in (".yaml", ".yml") and file.is_file():
+                found.setdefault(file.stem, file)
+    return found
+
+
+def available_suites() -> list[str]:
+    """Names of the suites in $VBENCH_PROMPT_SETS and the shipped `prompt_sets/` folder."""
+    return sorted(_suite_files())
+
+
+def load_suite(name_or_path: str | Path) -> PromptSet:
+    """Load a suite by name ($VBENCH_PROMPT_SETS first, then `prompt_sets/`) or by path to a .yaml file.
+
+    Unknown names raise `UnknownNameError`; malformed files raise `PromptSetError`.
+    """
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"prompt-set file not found: {path}")
+        return load_prompt_set(path)
+    files = _suite_files()
+    if text not in files:
+        raise UnknownNameError("suite", text, files)
+    return load_prompt_set(files[text])
