@@ -1,0 +1,192 @@
+"""`vbench-suite score VIDEOS [--reference REF] [--metrics fvd,lpips,clip] [--json PATH]`: score videos made anywhere.
+
+VIDEOS and REF are folders (searched recursively) or single files. Layout conventions:
+- a sub-folder of VIDEOS is a backend (videos directly in VIDEOS belong to backend ''); FVD is computed against REF,
+  or, without REF, between each pair of backends;
+- a video is paired with the REF file of the same stem (same relative folder first) for `lpips_ref`;
+- `NAME-<i>.ext` (VBench's naming) is sample i of prompt NAME, so `lpips_diversity` can group samples;
+- prompt text for `clipsim`: `--prompts FILE.json` ({stem or prompt id: text}), else a `<stem>.txt` beside the
+  video, else (with `--prompt-from-filename`) the prompt id itself.
+Importing this module does not import torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vbench_suite.errors import UserError
+
+DEFAULT_METRICS = "fvd,lpips,clip"
+_SAMPLE_RE = re.compile(r"^(?P<prompt>.+)-(?P<i>\d+)$")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "score", help="score a folder of existing videos (FVD, LPIPS, CLIPSIM)",
+        description="Score videos made anywhere against a reference folder. Sub-folders of VIDEOS are backends.")
+    p.add_argument("videos", metavar="VIDEOS", help="folder of videos (or one video file)")
+    p.add_argument("--reference", metavar="REF", default=None,
+                   help="folder of reference/real videos (or one file): FVD reference set and lpips_ref pairs")
+    p.add_argument("--metrics", default=DEFAULT_METRICS,
+                   help=f"comma-separated metric names or groups (default {DEFAULT_METRICS}; groups: lpips, clip)")
+    p.add_argument("--json", metavar="PATH", default=None, help="write all results as one JSON object to PATH")
+    p.add_argument("--prompts", metavar="FILE", default=None, help="JSON object {video stem or prompt id: prompt text}")
+    p.add_argument("--prompt-from-filename", action="store_true",
+                   help="use the prompt id from the file name as the prompt text when no other text is found")
+    p.add_argument("--clip-weights", metavar="FILE", default=None,
+                   help="local CLIP weights file (else $VBENCH_CLIP_WEIGHTS or open_clip's cache)")
+    p.add_argument("--fvd-profile", default="tf", choices=("tf", "crop"),
+                   help="FVD preprocessing profile (tf: original TF FVD, default)")
+    p.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS trunk (default alex)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--cache-dir", default=None, help="feature cache (default $VBENCH_CACHE_DIR or the user cache dir)")
+    return p
+
+
+def _video_files(root: Path) -> list[Path]:
+    from vbench_suite.video.read import READABLE_SUFFIXES
+
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise UserError(f"{root}: no such file or folder")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def _find_reference(video: Path, rel: Path, ref_root: Path | None, ref_files: Sequence[Path]) -> str | None:
+    if ref_root is None:
+        return None
+    if ref_root.is_file():
+        return str(ref_root)
+    same_dir = [f for f in ref_files if f.stem == video.stem and f.parent == ref_root / rel.parent]
+    anywhere = [f for f in ref_files if f.stem == video.stem]
+    hit = same_dir or anywhere
+    return str(hit[0]) if hit else None
+
+
+def build_items(videos: Path, reference: Path | None, prompts: dict[str, str], prompt_from_filename: bool) -> list[Any]:
+    """One ScoringItem per video file under `videos` (see the module docstring for the conventions)."""
+    from vbench_suite.metrics.base import ScoringItem
+
+    files = _video_files(videos)
+    if not files:
+        raise UserError(f"{videos}: no video files found (looked for mp4/webm/mov/gif/npy/...)")
+    ref_files = _video_files(reference) if reference is not None and reference.is_dir() else []
+    items = []
+    for f in files:
+        rel = f.relative_to(videos) if videos.is_dir() else Path(f.name)
+        backend = rel.parts[0] if len(rel.parts) > 1 else ""
+        m = _SAMPLE_RE.match(f.stem)
+        prompt_id, sample = (m["prompt"], int(m["i"])) if m else (f.stem, 0)
+        text = prompts.get(f.stem) or prompts.get(prompt_id)
+        sidecar = f.with_suffix(".txt")
+        if text is None and sidecar.is_file():
+            text = sidecar.read_text(encoding="utf-8").strip()
+        if text is None and prompt_from_filename:
+            text = prompt_id
+        items.append(ScoringItem(video_path=str(f), backend=backend, prompt_id=prompt_id, prompt=text or "",
+                                 sample=sample, reference_path=_find_reference(f, rel, reference, ref_files)))
+    return items
+
+
+def _finite(v: Any) -> Any:
+    """NaN / inf -> None, recursively: the JSON file must be standard JSON."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def summarize(records: Sequence[Any], metric_names: Sequence[str]) -> dict[str, Any]:
+    """One JSON-ready object per metric: value, profile, counts, set records and per-video rows."""
+    out: dict[str, Any] = {}
+    for name in metric_names:
+        recs = [r for r in records if r.metric == name]
+        rows = [r.to_dict() for r in recs if r.scope == "video"]
+        sets = [r for r in recs if r.scope != "video"]
+        ok_rows = [r for r in recs if r.scope == "video" and r.status == "ok"]
+        ok_sets = [r for r in sets if r.status == "ok"]
+        entry: dict[str, Any] = {"value": None, "profile": next((r.profile for r in recs if r.profile), ""),
+                                 "status": "ok", "reason": None}
+        if name == "fvd":
+            main = ok_sets[0] if len(ok_sets) == 1 else (sets[0] if len(sets) == 1 else None)
+            extra = main.to_dict()["extra"] if main else {}
+            entry.update(value=main.value if main and main.status == "ok" else None,
+                         status=main.status if main else ("ok" if ok_sets else "error"),
+                         reason=main.reason if main else None,
+                         n_fake=main.n if main else None, n_real=main.n_ref if main else None,
+                         ci_low=main.ci_low if main else None, ci_high=main.ci_high if main else None,
+                         fd_inf=extra.get("fd_inf"), records=[r.to_dict() for r in sets])
+        elif ok_rows or ok_sets:
+            vals = [r.value for r in (ok_rows or ok_sets) if r.value is not None]
+            entry.update(value=sum(vals) / len(vals), n=len(vals),
+                         n_error=sum(r.status == "error" for r in recs))
+            if sets:
+                entry["records"] = [r.to_dict() for r in sets]
+        else:
+            first = recs[0] if recs else None
+            entry.update(status=first.status if first else "error",
+                         reason=first.reason if first else "no records", n=0,
+                         n_error=sum(r.status == "error" for r in recs))
+            if sets:
+                entry["records"] = [r.to_dict() for r in sets]
+        entry["rows"] = rows
+        out[name] = _finite(entry)
+    return out
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    print(f"{'metric':<18} {'value':>12}  {'n':>10}  profile / note")
+    for name, e in summary.items():
+        value = "-" if e["value"] is None else f"{e['value']:.4f}"
+        n = f"{e.get('n_fake')}/{e.get('n_real')}" if name == "fvd" else str(e.get("n", ""))
+        note = e["profile"] if e["status"] == "ok" else f"{e['status']}: {e['reason']}"
+        print(f"{name:<18} {value:>12}  {n:>10}  {note}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vbench_suite.metrics import resolve_metric_names, score_items
+    from vbench_suite.metrics.base import ScoringContext
+    from vbench_suite.metrics.common import default_cache_dir
+
+    names = resolve_metric_names(args.metrics.split(","))
+    videos = Path(args.videos)
+    reference = Path(args.reference) if args.reference else None
+    if reference is not None and not reference.exists():
+        raise UserError(f"--reference {reference}: no such file or folder")
+    prompts: dict[str, str] = {}
+    if args.prompts:
+        try:
+            prompts = {str(k): str(v) for k, v in json.loads(Path(args.prompts).read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(f"--prompts {args.prompts}: expected a JSON object {{stem: prompt}} ({exc})") from exc
+    items = build_items(videos, reference, prompts, args.prompt_from_filename)
+    ref_videos = [str(p) for p in _video_files(reference)] if reference is not None else []
+    options: dict[str, dict[str, Any]] = {"fvd": {"profile": args.fvd_profile},
+                                          "clipsim": {"weights": args.clip_weights} if args.clip_weights else {}}
+    for n in ("lpips_ref", "lpips_temporal", "lpips_diversity"):
+        options[n] = {"net": args.lpips_net}
+    ctx = ScoringContext(cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(), device=args.device,
+                         reference_videos=ref_videos, reference_id=str(reference) if reference else "",
+                         options=options)
+    records = score_items(items, names, ctx)
+    summary = summarize(records, names)
+    _print_table(summary)
+    if args.json:
+        payload = {"videos": str(videos), "reference": str(reference) if reference else None,
+                   "n_videos": len(items), "metrics": names, **summary}
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

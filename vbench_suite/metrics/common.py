@@ -1,0 +1,69 @@
+"""Helpers shared by the metric modules: the cache directory, record construction, safe video loading.
+
+No torch here: the registry and the CLI import this module.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vbench_suite.errors import VideoError
+from vbench_suite.metrics.base import MetricInfo, ScoringItem
+from vbench_suite.types import ScoreRecord, make_extra
+from vbench_suite.video.read import DecodedVideo, read_video
+
+CACHE_ENV = "VBENCH_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """$VBENCH_CACHE_DIR, else the per-user cache dir (platformdirs `user_cache_dir('vbench_suite')`)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("vbench_suite"))
+
+
+def record(info: MetricInfo, status: str, *, value: float | None = None, reason: str | None = None,
+           profile: str = "", item: ScoringItem | None = None, scope: str | None = None,
+           extra: Mapping[str, Any] | None = None, **fields: Any) -> ScoreRecord:
+    """A ScoreRecord carrying `info`'s name, direction and unit; video fields come from `item` when given."""
+    base: dict[str, Any] = {}
+    if item is not None:
+        base = {"backend": item.backend, "prompt_id": item.prompt_id, "category": item.category,
+                "sample": item.sample, "key": item.key, "simulated": item.simulated}
+    base.update(fields)
+    return ScoreRecord(metric=info.name, status=status, value=None if value is None else float(value),  # type: ignore
+                       reason=reason, profile=profile, unit=info.unit, higher_is_better=info.higher_is_better,
+                       scope=scope or ("video" if item is not None else "set"),  # type: ignore[arg-type]
+                       extra=make_extra(_jsonable(dict(extra or {}))), **base)
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    """Numpy scalars and tuples -> plain JSON values (records are written as JSON)."""
+    return json.loads(json.dumps(d, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def video_label(item: ScoringItem) -> str:
+    return item.key[:12] or item.prompt_id or Path(item.video_path).name
+
+
+def load_video(item: ScoringItem, info: MetricInfo, profile: str, *,
+               max_frames: int | None = None, path: str | None = None) -> DecodedVideo | ScoreRecord:
+    """Decode the item's video (or `path`); a bad file becomes an 'error' record naming the file and the reason."""
+    try:
+        return read_video(path or item.video_path, max_frames=max_frames)
+    except VideoError as exc:
+        return record(info, "error", reason=str(exc), profile=profile, item=item)
+    except MemoryError:
+        return record(info, "error", reason=f"{path or item.video_path}: too large to decode in memory",
+                      profile=profile, item=item)
+
+
+def unavailable(info: MetricInfo, reason: str, profile: str = "") -> ScoreRecord:
+    """The one record a metric returns when it cannot run here at all."""
+    return record(info, "unavailable", reason=reason, profile=profile, scope="set")
