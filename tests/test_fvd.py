@@ -260,3 +260,16 @@ def test_crop_profile_keeps_aspect_by_centre_cropping() -> None:
     np.testing.assert_array_equal(got.numpy(), full[:, :, :, 87:311].permute(0, 2, 3, 1).numpy())
     clip = preprocess_clip(frames, make_profile("crop"))
     assert clip.shape == (3, 2, 224, 224) and float(clip.min()) >= -1 and float(clip.max()) <= 1
+
+
+def test_bootstrap_interval_brackets_the_estimate() -> None:
+    """Resampling inflates each replicate's FD; the recentred interval must still contain the point value."""
+    from vbench_suite.metrics.frechet import bootstrap_ci, frechet_from_features
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(24, 16))
+    y = rng.normal(loc=0.4, size=(24, 16))
+    point = frechet_from_features(x, y).value
+    low, high = bootstrap_ci(x, y, num=100, seed=0)
+    assert low <= point <= high
+    assert high - low > 0.05 * point

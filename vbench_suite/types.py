@@ -53,7 +53,7 @@ class GenerationRequest:
         d = dataclasses.asdict(self)
         d["images"] = list(self.images)
         d["resolution"] = list(self.resolution)
-        d["extra"] = {k: v for k, v in self.extra}
+        d["extra"] = thaw(self.extra)
         return d
 
     @classmethod
@@ -68,6 +68,19 @@ class GenerationRequest:
 def make_extra(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Turn a mapping of backend options into the hashable, order-independent form used by `GenerationRequest.extra`."""
     return tuple(sorted((str(k), _freeze(v)) for k, v in options.items()))
+
+
+def thaw(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """Inverse of `make_extra`: sorted pairs (nested too) back to plain dicts and lists for JSON."""
+    return {k: _thaw(v) for k, v in pairs}
+
+
+def _thaw(v: Any) -> Any:
+    if isinstance(v, tuple):
+        if v and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) for x in v):
+            return thaw(v)
+        return [_thaw(x) for x in v]
+    return v
 
 
 def _freeze(v: Any) -> Any:
@@ -95,7 +108,7 @@ class Fingerprint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "version": self.version,
-                "settings": {k: v for k, v in self.settings}, "simulated": self.simulated}
+                "settings": thaw(self.settings), "simulated": self.simulated}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Fingerprint":
@@ -173,7 +186,7 @@ class GenerationResult:
             "billed_units": self.billed_units, "billing_unit": self.billing_unit, "cost_usd": self.cost_usd,
             "hardware_s": self.hardware_s, "peak_memory_mb": self.peak_memory_mb,
             "video_seconds": self.video_seconds, "video_sha256": self.video_sha256, "job_id": self.job_id,
-            "info": {k: v for k, v in self.info},
+            "info": thaw(self.info),
         }
 
     @classmethod
@@ -268,7 +281,7 @@ class ScoreRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["extra"] = {k: v for k, v in self.extra}
+        d["extra"] = thaw(self.extra)
         return d
 
     @classmethod

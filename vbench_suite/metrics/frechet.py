@@ -205,16 +205,23 @@ def fit_fd_infinity(x: np.ndarray, y: np.ndarray, *, num_sizes: int = 6, repeats
 
 def bootstrap_ci(x: np.ndarray, y: np.ndarray, *, num: int = 200, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the FD at this N: both samples resampled with replacement, `num` times.
+    """Bootstrap interval of the FD at this N, recentred on the point estimate; both samples resampled with
+    replacement, `num` times.
 
-    Resampling repeats samples, which raises the FD estimate, so the interval sits somewhat above the point value; it
-    describes sampling variability at this N, not the bias (see `fit_fd_infinity`). None for fewer than 4 per side.
+    Resampling repeats samples, which by itself raises every replicate's FD, so plain percentiles would sit above the
+    estimate. We keep the replicates' spread (their 2.5/97.5 % quantiles) and remove their mean shift:
+    [q_lo − s, q_hi − s] with s = mean(replicates) − FD. The interval describes sampling variability at this N (for
+    comparing generators at matched N), not the small-N bias (see `fit_fd_infinity`). Clipped at 0. None below 4
+    per side.
     """
     n1, n2 = len(x), len(y)
     if num <= 0 or min(n1, n2) < 4:
         return None
+    point = frechet_from_features(x, y).value
     rng = np.random.default_rng(seed)
     vals = np.array([frechet_from_features(x[rng.integers(0, n1, n1)], y[rng.integers(0, n2, n2)]).value
                      for _ in range(num)])
     alpha = (1.0 - level) / 2.0
-    return float(np.quantile(vals, alpha)), float(np.quantile(vals, 1.0 - alpha))
+    shift = float(vals.mean()) - point
+    q_lo, q_hi = float(np.quantile(vals, alpha)), float(np.quantile(vals, 1.0 - alpha))
+    return max(0.0, q_lo - shift), max(0.0, q_hi - shift)

@@ -475,7 +475,7 @@ class FVD(Metric):
                "fd_inf": None if fit is None else fit.fd_inf, "fd_inf_slope": None if fit is None else fit.slope,
                "fd_inf_points": None if fit is None else [list(p) for p in fit.points],
                "fd_inf_note": None if fit is not None else "needs >= 8 videos per side",
-               "ci_level": 0.95 if ci else None, "ci_method": f"percentile bootstrap x{self.bootstrap}" if ci else None,
+               "ci_level": 0.95 if ci else None, "ci_method": f"bootstrap x{self.bootstrap}, recentred on the estimate" if ci else None,
                "n_warning": None if min(len(x), len(y)) >= 2048 else
                "FVD is biased upward at small N: compare only at equal N (published numbers mostly use 2048 each)"}
         if res.imag_significant:
