@@ -137,3 +137,15 @@ def test_kill_during_generation_then_resume_finishes_without_repeats(tmp_path: P
     assert len(RunFolder(out).generations()) == 8
     assert len(calls) - len(set(calls)) <= 1  # at most the one request in flight at the kill is generated again
     assert len(set(calls)) == 8
+
+
+def test_requests_are_fitted_to_capabilities_and_the_change_recorded(tmp_path: Path) -> None:
+    options = {"toy": {"durations": "2,4", "resolutions": "64x32,32x64"}}
+    outcome = run_benchmark(_config(tmp_path, "fit", backend_options=options))
+    gens = list(RunFolder(outcome.run_dir).generations().values())
+    assert all(g["result"]["status"] == "ok" for g in gens)
+    assert {g["request"]["duration_s"] for g in gens} == {2.0}  # 1 s -> nearest allowed
+    assert {tuple(g["request"]["resolution"]) for g in gens} == {(64, 32)}  # square: ties on aspect -> closer area
+    assert gens[0]["adjustments"] == ["duration 1s -> 2s", "resolution 32x32 -> 64x32"]
+    strict = run_benchmark(_config(tmp_path, "strict", backend_options=options, fit_requests=False))
+    assert all("unsupported request" in g["result"]["error"] for g in RunFolder(strict.run_dir).generations().values())

@@ -22,19 +22,23 @@ class ToyBackend(Backend):
     name = "toy"
 
     def __init__(self, delay_s: float = 0.0, cost_usd: float = 0.0, fail_prompts: str = "",
-                 max_concurrency: int = 2, batch_size: int = 1, modes: str = "t2v,i2v,hybrid,keyframes") -> None:
+                 max_concurrency: int = 2, batch_size: int = 1, modes: str = "t2v,i2v,hybrid,keyframes",
+                 durations: str = "", resolutions: str = "") -> None:
         self.delay_s = float(os.environ.get("TOY_DELAY_S", delay_s))
         self.cost_usd = cost_usd
         self.fail_prompts = set(filter(None, fail_prompts.split(",")))
         self.max_concurrency = max_concurrency
         self.batch_size = batch_size
         self.modes = tuple(modes.split(","))
+        self.durations = tuple(float(d) for d in durations.split(",") if d)
+        self.resolutions = tuple(tuple(int(v) for v in r.split("x")) for r in resolutions.split(",") if r)
 
     def fingerprint(self) -> Fingerprint:
         return Fingerprint(backend=self.name, model="toy-noise", version="1")
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(modes=self.modes, max_duration_s=10.0)
+        return Capabilities(modes=self.modes, max_duration_s=10.0, durations_s=self.durations,
+                            resolutions=self.resolutions)  # type: ignore[arg-type]
 
     def estimate_cost_usd(self, request: GenerationRequest) -> float:
         return self.cost_usd

@@ -5,6 +5,7 @@ Everything here is a frozen dataclass of plain values, so it can be hashed into 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -212,6 +213,32 @@ class Capabilities:
     """Allowed (width, height); empty means any."""
     fps: tuple[int, ...] = ()
     """Allowed frame rates; empty means any."""
+
+    def fit(self, request: GenerationRequest) -> tuple[GenerationRequest, tuple[str, ...]]:
+        """The closest request this backend accepts, and a note per change (empty when nothing changed).
+
+        Durations snap to the nearest allowed one (ties: the longer), resolutions to the allowed one with the
+        closest aspect ratio and then area, fps to the nearest allowed. The mode is never changed.
+        """
+        changes: dict[str, Any] = {}
+        notes: list[str] = []
+        duration = min(request.duration_s, self.max_duration_s)
+        if self.durations_s:
+            duration = min(self.durations_s, key=lambda d: (abs(d - request.duration_s), -d))
+        if duration != request.duration_s:
+            changes["duration_s"] = float(duration)
+            notes.append(f"duration {request.duration_s:g}s -> {duration:g}s")
+        if self.resolutions and tuple(request.resolution) not in self.resolutions:
+            w, h = request.resolution
+            best = min(self.resolutions, key=lambda r: (abs(math.log((r[0] / r[1]) / (w / h))),
+                                                         abs(math.log((r[0] * r[1]) / (w * h)))))
+            changes["resolution"] = tuple(best)
+            notes.append(f"resolution {w}x{h} -> {best[0]}x{best[1]}")
+        if self.fps and request.fps not in self.fps:
+            fps = min(self.fps, key=lambda f: (abs(f - request.fps), -f))
+            changes["fps"] = fps
+            notes.append(f"fps {request.fps} -> {fps}")
+        return (dataclasses.replace(request, **changes) if changes else request), tuple(notes)
 
     def check(self, request: GenerationRequest) -> str | None:
         """Return why `request` is unsupported, or None if it is supported."""

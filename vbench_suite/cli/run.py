@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="comma-separated metrics (see `list metrics`); default: every available one")
     p.add_argument("--no-score", dest="score", action="store_false", help="generate only, skip scoring")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip writing the report")
+    p.add_argument("--strict-capabilities", dest="fit_requests", action="store_false",
+                   help="do not fit requests to each backend's durations/resolutions; record them as unsupported")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N prompts of the suite")
     p.add_argument("--option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
                    help="backend option, e.g. dit-local.steps=20 (repeatable)")
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, budget_usd=args.budget_usd, concurrency=args.concurrency,
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None,
         backend_options=parse_backend_options(args.option), index_path=args.index, limit=args.limit,
-        score=args.score)
+        score=args.score, fit_requests=args.fit_requests)
     _validate_names(config)
     console = Console(stderr=True)
     outcome = _run_with_progress(config, console, args.progress)

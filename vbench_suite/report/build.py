@@ -88,13 +88,15 @@ def operations_tables(ops: pd.DataFrame, stage_names: list[str]) -> list[Table]:
               f"{fmt(r.videos_per_hw_hour)} videos/h") if r.local else "n/a (remote)"
         per10 = fmt_usd(r.usd_per_10s) if np.isfinite(r.usd_per_10s) else "no video delivered"
         rel_rows.append([
-            Cell(r.label, sim), Cell(r.fingerprints), Cell(str(r.n_requests)), Cell(str(r.n_ok)),
+            Cell(r.label, sim), Cell(r.fingerprints), Cell(str(r.n_requests)), Cell(str(r.n_unsupported)),
+            Cell(str(r.n_ok)),
             Cell(f"{r.refusal_rate:.1%} [{r.refusal_ci_low:.1%}, {r.refusal_ci_high:.1%}] ({r.n_refused})"),
             Cell(f"{r.failure_rate:.1%} [{r.failure_ci_low:.1%}, {r.failure_ci_high:.1%}] ({r.n_failed})"),
             Cell(per10), Cell(fmt_usd(r.cost_usd_total)), Cell(hw)])
-    rel = Table("Reliability, cost and hardware", ["backend", "model@version", "requests", "ok", "refusal rate",
+    rel = Table("Reliability, cost and hardware", ["backend", "model@version", "requests", "unsupported", "ok", "refusal rate",
                                                     "failure rate", "cost per 10 s", "total cost", "hardware (local)"],
-                rel_rows, "Rates with 95 % Wilson intervals. Cost per 10 s = total cost of all attempts (billed "
+                rel_rows, "Rates with 95 % Wilson intervals, over requests sent; 'unsupported' requests (outside the "
+                          "backend's declared modes, durations or resolutions) were not sent. Cost per 10 s = total cost of all attempts (billed "
                           "failures included) / seconds of video delivered × 10.")
     parts = [("total", "total_s"), ("queued", "queued_s"), ("generating", "generating_s"),
              ("downloading", "downloading_s")] + [(s, f"stage_{s}") for s in stage_names]

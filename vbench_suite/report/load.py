@@ -35,7 +35,7 @@ GENERATION_COLUMNS: tuple[str, ...] = (
     "key", "backend", "prompt_id", "category", "sample", "suite", "suite_version", "status", "error", "retriable",
     "model", "version", "settings", "simulated", "queued_s", "generating_s", "downloading_s", "total_s",
     "cost_usd", "hardware_s", "video_seconds", "billed_units", "billing_unit", "peak_memory_mb", "video_path",
-    "requested_duration_s", "finished_at")
+    "requested_duration_s", "finished_at", "unsupported")
 """Columns of `RunData.generations` (plus one `stage_<name>` column per local latency stage seen in the run)."""
 
 SCORE_COLUMNS: tuple[str, ...] = tuple(ScoreRecord.__dataclass_fields__) + ("scored_at",)
@@ -134,6 +134,8 @@ def _generation_row(d: dict[str, Any]) -> dict[str, Any]:
         "billing_unit": result.billing_unit, "peak_memory_mb": result.peak_memory_mb, "video_path": result.video_path,
         "requested_duration_s": float(request.get("duration_s", float("nan"))),
         "finished_at": str(d.get("finished_at", "")),
+        # The runner never sent it: outside the backend's declared capabilities (not a vendor failure).
+        "unsupported": bool(dict(result.info).get("unsupported", False)),
     }
     for name, seconds in lat.stages:
         row[f"stage_{name}"] = seconds

@@ -132,7 +132,9 @@ def operations_table(run: RunData) -> pd.DataFrame:
     rows: list[dict] = []
     stage_cols = [f"stage_{s}" for s in run.stage_names]
     for backend in sorted(str(b) for b in g["backend"].unique()):
-        sub = g[g["backend"] == backend]
+        every = g[g["backend"] == backend]
+        unsupported = every["unsupported"].astype(bool) if "unsupported" in every else pd.Series(False, every.index)
+        sub = every[~unsupported]  # rates are over requests actually sent to the backend
         ok = sub[sub["status"] == "ok"]
         n = len(sub)
         n_ref, n_fail = int((sub["status"] == "refused").sum()), int((sub["status"] == "failed").sum())
@@ -140,6 +142,7 @@ def operations_table(run: RunData) -> pd.DataFrame:
         fps = sorted({f"{m}@{v}" for m, v in zip(sub["model"], sub["version"])})
         row: dict = {"backend": backend, "label": run.label(backend), "simulated": run.is_simulated(backend),
                      "local": local, "fingerprints": ", ".join(fps), "n_requests": n, "n_ok": len(ok),
+                     "n_unsupported": int(unsupported.sum()),
                      "n_refused": n_ref, "n_failed": n_fail,
                      "refusal_rate": n_ref / n if n else np.nan, "failure_rate": n_fail / n if n else np.nan}
         row["refusal_ci_low"], row["refusal_ci_high"] = stats.wilson_interval(n_ref, n)

@@ -55,6 +55,9 @@ class RunConfig:
     """Use only the first N prompts of the suite (quick trials)."""
     score: bool = True
     """Run the scoring stage."""
+    fit_requests: bool = True
+    """Fit each request to the backend's declared durations/resolutions/fps (recorded); False: record them as
+    unsupported instead."""
 
 
 @dataclass
@@ -87,7 +90,8 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
     try:
         work: list[WorkItem] = []
         for name, backend in backends.items():
-            work += plan_work(suite, name, backend.fingerprint(), config.samples, config.seed, inputs_dir)
+            work += plan_work(suite, name, backend.fingerprint(), config.samples, config.seed, inputs_dir,
+                              capabilities=backend.capabilities() if config.fit_requests else None)
         reference_work = _reference_work(config, suite, backends, inputs_dir)
         totals: dict[str, int] = {}
         for w in work + reference_work:

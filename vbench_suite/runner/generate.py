@@ -56,7 +56,8 @@ def _record(work: WorkItem, result: GenerationResult, folder: RunFolder, suite_n
             res["video_path"] = str(result.video_path)
     return {"key": work.key, "backend": work.backend, "role": work.role, "prompt_id": work.item.id,
             "category": work.item.category, "sample": work.sample, "suite": suite_name,
-            "suite_version": suite_version, "request": work.request.to_dict(), "result": res, **more}
+            "suite_version": suite_version, "request": work.request.to_dict(), "adjustments": list(work.adjustments),
+            "result": res, **more}
 
 
 def _failure(backend: Backend, exc: BaseException) -> GenerationResult:

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from vbench_suite.keys import derive_seed, generation_key
 from vbench_suite.suites import PromptItem, PromptSet, resolve_image
-from vbench_suite.types import Fingerprint, GenerationRequest, make_extra
+from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, make_extra
 
 REFERENCE_ROLE = "reference"
 """`role` of generation records that form the FVD reference set (not a benchmarked backend's output)."""
@@ -23,6 +23,8 @@ class WorkItem:
     request: GenerationRequest
     key: str
     role: str = "benchmark"
+    adjustments: tuple[str, ...] = ()
+    """How the suite's request was fitted to the backend's capabilities (e.g. 'duration 5s -> 4s')."""
 
 
 def build_request(item: PromptItem, suite: PromptSet, sample: int, run_seed: int, inputs_dir: Path,
@@ -48,11 +50,18 @@ def build_request(item: PromptItem, suite: PromptSet, sample: int, run_seed: int
 
 def plan_work(suite: PromptSet, backend: str, fingerprint: Fingerprint, samples: int, run_seed: int,
               inputs_dir: Path, role: str = "benchmark", seed_namespace: str = "",
-              items: tuple[PromptItem, ...] | None = None) -> list[WorkItem]:
-    """All work items for one backend, in suite order then sample order."""
+              items: tuple[PromptItem, ...] | None = None, capabilities: Capabilities | None = None) -> list[WorkItem]:
+    """All work items for one backend, in suite order then sample order.
+
+    With `capabilities`, each request is first fitted to what the backend accepts (nearest duration, resolution,
+    fps); the adjustments are kept with the item and its record. Without, requests go as the suite wrote them.
+    """
     out = []
     for item in (suite.items if items is None else items):
         for sample in range(samples):
             request = build_request(item, suite, sample, run_seed, inputs_dir, seed_namespace)
-            out.append(WorkItem(backend, item, sample, request, generation_key(fingerprint, request), role))
+            notes: tuple[str, ...] = ()
+            if capabilities is not None:
+                request, notes = capabilities.fit(request)
+            out.append(WorkItem(backend, item, sample, request, generation_key(fingerprint, request), role, notes))
     return out
