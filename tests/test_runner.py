@@ -149,3 +149,11 @@ def test_requests_are_fitted_to_capabilities_and_the_change_recorded(tmp_path: P
     assert gens[0]["adjustments"] == ["duration 1s -> 2s", "resolution 32x32 -> 64x32"]
     strict = run_benchmark(_config(tmp_path, "strict", backend_options=options, fit_requests=False))
     assert all("unsupported request" in g["result"]["error"] for g in RunFolder(strict.run_dir).generations().values())
+
+
+def test_self_hosting_cost_is_recorded_but_not_spent_from_the_budget(tmp_path: Path) -> None:
+    config = _config(tmp_path, "local", n=4, budget_usd=0.0,
+                     backend_options={"toy": {"cost_usd": 0.25, "bills": False}})
+    gens = RunFolder(run_benchmark(config).run_dir).generations().values()
+    assert len(gens) == 4
+    assert all(g["result"]["cost_usd"] == 0.25 and g["billed_usd"] == 0.0 for g in gens)

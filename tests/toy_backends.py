@@ -23,9 +23,10 @@ class ToyBackend(Backend):
 
     def __init__(self, delay_s: float = 0.0, cost_usd: float = 0.0, fail_prompts: str = "",
                  max_concurrency: int = 2, batch_size: int = 1, modes: str = "t2v,i2v,hybrid,keyframes",
-                 durations: str = "", resolutions: str = "") -> None:
+                 durations: str = "", resolutions: str = "", bills: bool = True) -> None:
         self.delay_s = float(os.environ.get("TOY_DELAY_S", delay_s))
         self.cost_usd = cost_usd
+        self.bills_usd = bills
         self.fail_prompts = set(filter(None, fail_prompts.split(",")))
         self.max_concurrency = max_concurrency
         self.batch_size = batch_size

@@ -44,6 +44,9 @@ class Backend(abc.ABC):
     """Default number of requests in flight at once (the runner may lower it)."""
     batch_size: int = 1
     """How many requests the runner hands to `generate_batch` at once."""
+    bills_usd: bool = False
+    """True when `cost_usd` is money a vendor bills (counts against the run's budget cap). Local backends record
+    a self-hosting cost for comparison, which is not spent from the budget."""
 
     @abc.abstractmethod
     def generate(self, request: GenerationRequest, ctx: GenerationContext | None = None) -> GenerationResult:

@@ -223,9 +223,7 @@ class LPIPSReference(_LPIPSMetric):
         records: list[ScoreRecord] = []
         for it in items:
             if not it.reference_path:
-                records.append(record(self.info, "error", profile=self.profile, item=it,
-                                      reason=f"{it.video_path}: no paired reference video"))
-                continue
+                continue  # not applicable (e.g. a text-to-video item): no row rather than an error row
             vid = load_video(it, self.info, self.profile, max_frames=self.max_frames)
             if isinstance(vid, ScoreRecord):
                 records.append(vid)

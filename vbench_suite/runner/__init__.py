@@ -97,7 +97,7 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
         for w in work + reference_work:
             totals[w.backend] = totals.get(w.backend, 0) + 1
         progress = (lambda b, n: on_progress(b, n, totals[b])) if on_progress else None
-        spent = sum((g.get("result") or {}).get("cost_usd") or 0.0 for g in folder.generations().values())
+        spent = sum(g.get("billed_usd") or 0.0 for g in folder.generations().values())
         budget = BudgetGate(config.budget_usd, spent_usd=spent)
         all_backends = dict(backends)
         if reference_work and REFERENCE_BACKEND not in all_backends:

@@ -120,8 +120,9 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
                 log.warning("backend %s raised %s", backend.name, type(exc).__name__)
                 done = [(w, 0.0, _failure(backend, exc)) for w in chunk]
             for w, estimate, result in done:
-                budget.settle(estimate, result.cost_usd)
-                folder.append_generation(_record(w, result, folder, suite_name, suite_version))
+                billed = result.cost_usd if backend.bills_usd else 0.0
+                budget.settle(estimate, billed)
+                folder.append_generation(_record(w, result, folder, suite_name, suite_version, billed_usd=billed))
                 stats.bump(stats.generated, w.backend)
             if len(done) < len(chunk):
                 stats.bump(stats.over_budget, backend.name, len(chunk) - len(done))
@@ -135,7 +136,8 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
 def _run_chunk(backend: Backend, chunk: list[WorkItem], folder: RunFolder, jobs: dict[str, dict[str, Any]],
                budget: BudgetGate) -> list[tuple[WorkItem, float, GenerationResult]]:
     """Reserve budget (at submission time, so earlier actual costs count), then generate the admitted items."""
-    admitted = [(w, e) for w in chunk if budget.try_reserve(e := backend.estimate_cost_usd(w.request))]
+    admitted = [(w, e) for w in chunk
+                if budget.try_reserve(e := backend.estimate_cost_usd(w.request) if backend.bills_usd else 0.0)]
     if not admitted:
         return []
     ctxs = [GenerationContext(out_path=folder.video_path(w.backend, w.key), key=w.key,

@@ -40,7 +40,7 @@ def summarise(folder: RunFolder) -> tuple[list[str], list[list[str]]]:
                str(sum(r["status"] == "refused" for r in results)),
                str(sum(r["status"] == "failed" and not _unsupported(r) for r in results)),
                str(sum(_unsupported(r) for r in results)),
-               _fmt(_pct(lat, 0.5)), _fmt(_pct(lat, 0.9)), _fmt(cost / seconds * 10 if seconds else None, 4)]
+               _fmt(_pct(lat, 0.5)), _fmt(_pct(lat, 0.9)), _usd(cost / seconds * 10 if seconds else None)]
         row += [_metric_cell(scores, m, backend) for m in metric_names]
         rows.append(row)
     return header, rows
@@ -58,11 +58,13 @@ def _metric_header(scores: list[dict[str, Any]], metric: str) -> str:
 
 def _metric_cell(scores: list[dict[str, Any]], metric: str, backend: str) -> str:
     mine = [s for s in scores if s["metric"] == metric and s.get("backend") == backend]
-    set_level = [s for s in mine if s.get("scope") == "set" and not s.get("category") and s["status"] == "ok"]
-    if set_level:
-        s = set_level[-1]
+    overall = [s for s in mine if s.get("scope") == "set" and not s.get("category") and not s.get("prompt_id")
+               and s["status"] == "ok"]
+    if overall:
+        s = overall[-1]
         return f"{s['value']:.2f} (N={s.get('n')}/{s.get('n_ref')})"
-    values = [s["value"] for s in mine if s.get("scope") == "video" and s["status"] == "ok"]
+    # Per-video values, or per-prompt set values (e.g. diversity across samples of one prompt): their mean.
+    values = [s["value"] for s in mine if s["status"] == "ok"]
     if values:
         return f"{statistics.fmean(values):.3f} (n={len(values)})"
     unavailable = [s for s in scores if s["metric"] == metric and s["status"] == "unavailable"
@@ -75,6 +77,10 @@ def _metric_cell(scores: list[dict[str, Any]], metric: str, backend: str) -> str
 
 def _fmt(v: float | None, digits: int = 2) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _usd(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3g}"  # self-hosted costs can be fractions of a cent
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:

@@ -156,6 +156,7 @@ class RemoteBackend(Backend, abc.ABC):
     twice to get a result). Unknown keys raise ConfigError.
     """
 
+    bills_usd = True
     vendor: str = ""
     """Short vendor id used for env names and price tables ('runway', 'fal', ...)."""
     api_key_env: str = ""
