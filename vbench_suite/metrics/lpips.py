@@ -206,6 +206,14 @@ class LPIPSReference(_LPIPSMetric):
                  "LPIPS v0.1 between frame t of the video and frame t of its paired reference, mean over frames. "
                  "An image reference is compared with the first frame.")
 
+    def __init__(self, net: str = "alex", *, unpaired: str = "error", **kwargs: Any) -> None:
+        """`unpaired`: what an item without a reference gets: 'error' (a row saying so; bring-your-own videos) or
+        'skip' (no row; in a run, text-to-video items simply have nothing to be compared with)."""
+        if unpaired not in ("error", "skip"):
+            raise ConfigError(f"lpips_ref option unpaired must be 'error' or 'skip', got {unpaired!r}")
+        super().__init__(net, **kwargs)
+        self.unpaired = unpaired
+
     @torch.inference_mode()
     def paired_distances(self, a: np.ndarray, b: np.ndarray, ctx: ScoringContext) -> np.ndarray:
         """uint8 (T, H, W, 3) x2 -> (T,) per-frame LPIPS."""
@@ -223,7 +231,10 @@ class LPIPSReference(_LPIPSMetric):
         records: list[ScoreRecord] = []
         for it in items:
             if not it.reference_path:
-                continue  # not applicable (e.g. a text-to-video item): no row rather than an error row
+                if self.unpaired == "error":
+                    records.append(record(self.info, "error", profile=self.profile, item=it,
+                                          reason=f"{it.video_path}: no paired reference video"))
+                continue
             vid = load_video(it, self.info, self.profile, max_frames=self.max_frames)
             if isinstance(vid, ScoreRecord):
                 records.append(vid)

@@ -199,7 +199,9 @@ def _score(folder: RunFolder, config: RunConfig, suite: PromptSet, has_reference
         refs, ref_id = reference_videos(folder), f"{SHAPES_REFERENCE}:{suite.name}@{suite.version}"
     elif suite.fvd_reference:
         refs, ref_id = _folder_videos(Path(suite.fvd_reference)), suite.fvd_reference
-    ctx = ScoringContext(cache_dir=cache_dir(), reference_videos=refs, reference_id=ref_id)
+    # In a run, items without a conditioning image (t2v) have nothing to compare with: no lpips_ref row for them.
+    ctx = ScoringContext(cache_dir=cache_dir(), reference_videos=refs, reference_id=ref_id,
+                         options={"lpips_ref": {"unpaired": "skip"}})
     return run_scoring(folder, names, ctx)
 
 
