@@ -12,7 +12,7 @@ RUN_BACKENDS ?= --backend dit-local --backend reference-shapes \
 	--backend runway --backend pika --backend synthesia --backend heygen --backend veo
 RUN_OUT ?= runs/default
 
-.PHONY: setup run test test-slow bench clean
+.PHONY: setup run test test-slow train-dit clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Train the built-in DiT (resumable: run again to continue) and export the weights the package ships.
+train-dit: setup
+	$(PY) -m vbench_suite.backends.dit.train --out runs/dit-train --export vbench_suite/backends/dit/weights
 
 test-slow: setup
 	$(PY) -m pytest -m slow

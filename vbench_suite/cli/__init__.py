@@ -18,7 +18,7 @@ from vbench_suite.errors import UserError
 
 # Order here is the order in `--help`.
 COMMAND_MODULES: tuple[str, ...] = (
-    "run", "generate", "list", "validate", "score", "report", "breakeven", "fake-vendors",
+    "run", "generate", "list", "validate", "score", "report", "breakeven", "fake-vendors", "train-dit",
 )
 
 

@@ -1,0 +1,1 @@
+"""The shipped dit-local checkpoint (config.json + model.safetensors), package data."""
