@@ -5,7 +5,6 @@ No torch here: the registry and the CLI import this module.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,13 @@ from vbench_suite.metrics.base import MetricInfo, ScoringItem
 from vbench_suite.types import ScoreRecord, make_extra
 from vbench_suite.video.read import DecodedVideo, read_video
 
-CACHE_ENV = "VBENCH_CACHE_DIR"
 
 
 def default_cache_dir() -> Path:
-    """$VBENCH_CACHE_DIR, else the per-user cache dir (platformdirs `user_cache_dir('vbench_suite')`)."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    from platformdirs import user_cache_dir
+    """$VBENCH_CACHE_DIR, else the per-user cache dir (one definition: `vbench_suite.paths.cache_dir`)."""
+    from vbench_suite.paths import cache_dir
 
-    return Path(user_cache_dir("vbench_suite"))
+    return cache_dir()
 
 
 def record(info: MetricInfo, status: str, *, value: float | None = None, reason: str | None = None,
