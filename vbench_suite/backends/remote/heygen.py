@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from vbench_suite.backends.remote.base import HttpCall, JobPhase, JobStatus, RemoteBackend, aspect_ratio
+from vbench_suite.backends.remote.base import HttpCall, JobPhase, JobStatus, aspect_ratio
+from vbench_suite.backends.remote.talking_head import TalkingHeadBackend
 from vbench_suite.errors import ConfigError
-from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest
+from vbench_suite.types import Fingerprint, GenerationRequest
 
 STATUS_PHASE: dict[str, JobPhase] = {"pending": "queued", "waiting": "queued", "processing": "running",
                                 "completed": "succeeded", "failed": "failed"}
@@ -20,17 +21,18 @@ REFUSAL_MARKERS = ("moderation", "policy", "inappropriate", "nsfw", "violat")
 """Substrings of a failure code/message that mean moderation (HeyGen's codes are not documented)."""
 RATIOS = ("16:9", "9:16", "4:5", "5:4", "1:1")
 ENGINES = ("avatar_iv", "avatar_v", "avatar_iii")
-WORDS_PER_SECOND = 2.0
 DEFAULT_AVATAR = "Angela-inblackskirt-20220820"
 DEFAULT_VOICE = "1bd001e7e50f421d891986aad5158bc8"
 
 
-class HeyGenBackend(RemoteBackend):
+class HeyGenBackend(TalkingHeadBackend):
     """HeyGen v3 avatar videos; the request's prompt is the script.
 
     Options: avatar_id, voice_id, engine ('avatar_iv' | 'avatar_v' | 'avatar_iii'), background_color, plus the
     common remote options.
     """
+
+    aspect_ratios = RATIOS
 
     name = "heygen"
     vendor = "heygen"
@@ -57,16 +59,6 @@ class HeyGenBackend(RemoteBackend):
     def fingerprint(self) -> Fingerprint:
         return self._fingerprint(self.engine, avatar_id=self.avatar_id, voice_id=self.voice_id,
                                  background_color=self.background_color)
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(modes=("t2v",), max_duration_s=600.0)
-
-    def check_request(self, request: GenerationRequest) -> str | None:
-        ratio = aspect_ratio(*request.resolution)
-        return None if ratio in RATIOS else f"aspect ratio {ratio} not offered (one of {', '.join(RATIOS)})"
-
-    def estimate_seconds(self, request: GenerationRequest) -> float:
-        return max(float(request.duration_s), len(request.prompt.split()) / WORDS_PER_SECOND)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key}

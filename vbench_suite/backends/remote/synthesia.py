@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from vbench_suite.backends.remote.base import HttpCall, JobPhase, JobStatus, RemoteBackend, aspect_ratio
-from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest
+from vbench_suite.backends.remote.base import HttpCall, JobPhase, JobStatus, aspect_ratio
+from vbench_suite.backends.remote.talking_head import TalkingHeadBackend
+from vbench_suite.types import Fingerprint, GenerationRequest
 
 STATUS_PHASE: dict[str, JobPhase] = {"in_progress": "running", "complete": "succeeded", "error": "failed",
                                 "rejected": "refused", "deleted": "failed"}
 """Synthesia status -> harness phase (Synthesia reports no separate queue state)."""
 RATIOS = ("16:9", "9:16", "1:1", "4:5", "5:4")
-WORDS_PER_SECOND = 2.0
 """Slow speaking rate used for the pre-submit upper estimate of a script's duration."""
 DEFAULT_AVATAR = "anna_costume1_cameraA"
 DEFAULT_BACKGROUND = "off_white"
@@ -32,11 +32,13 @@ def parse_duration(text: str | None) -> float | None:
         return None
 
 
-class SynthesiaBackend(RemoteBackend):
+class SynthesiaBackend(TalkingHeadBackend):
     """Synthesia avatar videos. The request's prompt is the script.
 
     Options: avatar, background, test (True renders free with a watermark), plus the common remote options.
     """
+
+    aspect_ratios = RATIOS
 
     name = "synthesia"
     vendor = "synthesia"
@@ -55,16 +57,6 @@ class SynthesiaBackend(RemoteBackend):
 
     def fingerprint(self) -> Fingerprint:
         return self._fingerprint(f"avatar:{self.avatar}", background=self.background, test=self.test)
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(modes=("t2v",), max_duration_s=600.0)
-
-    def check_request(self, request: GenerationRequest) -> str | None:
-        ratio = aspect_ratio(*request.resolution)
-        return None if ratio in RATIOS else f"aspect ratio {ratio} not offered (one of {', '.join(RATIOS)})"
-
-    def estimate_seconds(self, request: GenerationRequest) -> float:
-        return max(float(request.duration_s), len(request.prompt.split()) / WORDS_PER_SECOND)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": key}
