@@ -33,3 +33,47 @@ def test_train_resume_and_load(tmp_path: Path) -> None:
     assert pipe.cfg.num_frames == 9 and pipe.cfg.latent_scale != 1.0
     torch.testing.assert_close(pipe.dit.state_dict()["final_layer.linear.weight"],
                                second.ema.state_dict()["final_layer.linear.weight"])
+
+
+def test_object_mask_marks_the_object_in_each_latent_frame() -> None:
+    from vbench_suite.backends.dit.train import object_mask, pipeline_config, to_model_video
+    from vbench_suite.shapes.grammar import single
+    from vbench_suite.shapes.render import draw, layout
+
+    cfg = pipeline_config()
+    scene = layout(single("red", "circle", "right", background="gray"), cfg.num_frames, 64, seed=1)
+    mask = object_mask(to_model_video(draw(scene)), scene.background_rgb, cfg)  # (T, h, w)
+    assert mask.shape == (cfg.latent_frames, 16, 16)
+    track = scene.tracks[0]
+    for k, frame in enumerate([0, 4, 8, 12, 16]):  # the last pixel frame of each latent frame
+        x, y = track.centres[frame]
+        assert mask[k, int(y) // 4, int(x) // 4], k
+    # an object of side <= 16 px moving right covers a small part of each latent frame, and moves right over time
+    assert 0.0 < mask.float().mean() < 0.3
+    cols = [float(torch.nonzero(mask[k])[:, 1].float().mean()) for k in range(cfg.latent_frames)]
+    assert cols == sorted(cols) and cols[-1] > cols[0]
+
+
+def test_weighted_flow_matching_loss_reduces_to_plain_mse_with_unit_weights() -> None:
+    from vbench_suite.backends.dit.model import VideoDiT
+    from vbench_suite.backends.dit.sampler import flow_matching_loss
+
+    cfg = tiny_config()
+    a = cfg.autoencoder
+    torch.manual_seed(0)
+    model = VideoDiT(cfg.dit, a.latent_channels, cfg.latent_frames, a.latent_size)
+    for p in model.parameters():  # leave the zero initialisation so the prediction depends on the input
+        torch.nn.init.normal_(p, std=0.05)
+    b, t = 3, cfg.latent_frames
+    batch = {"x0": torch.randn(b, a.latent_channels, t, a.latent_size, a.latent_size),
+             "text": torch.randn(b, 4, 384), "text_mask": torch.ones(b, t, 4, dtype=torch.bool),
+             "pooled": torch.randn(b, t, 384), "image": torch.zeros(b, a.latent_channels, a.latent_size, a.latent_size),
+             "image_flag": torch.zeros(b)}
+    plain = flow_matching_loss(model, batch, torch.Generator().manual_seed(1))
+    ones = flow_matching_loss(model, {**batch, "weight": torch.ones(b, 1, t, a.latent_size, a.latent_size)},
+                              torch.Generator().manual_seed(1))
+    torch.testing.assert_close(plain, ones)
+    heavy = torch.ones(b, 1, t, a.latent_size, a.latent_size)
+    heavy[:, :, :, :2] = 9.0
+    weighted = flow_matching_loss(model, {**batch, "weight": heavy}, torch.Generator().manual_seed(1))
+    assert not torch.allclose(plain, weighted)

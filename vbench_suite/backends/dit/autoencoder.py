@@ -132,22 +132,30 @@ class VideoAutoencoder(nn.Module):
         return self.from_groups(self.decoder(flat), b).clamp(-1.0, 1.0)  # (B, 3, F, H, W)
 
 
+def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """Object-weighted L1 + MSE plus an L1 on image gradients, for stacked groups (N, 3*tf, H, W) in [-1, 1].
+
+    Objects cover a small part of each frame and carry everything a prompt asks for, so pixels that differ from the
+    group's median colour (the background) weigh 5x; the gradient term punishes rounded corners and soft edges, which
+    is what separates a diamond from a circle at 10-15 pixels.
+    """
+    background = target.flatten(2).median(dim=2).values[:, :, None, None]  # (N, 3*tf, 1, 1)
+    weight = 1.0 + 4.0 * ((target - background).abs() > 0.1).float()  # (N, 3*tf, H, W)
+    err = recon - target  # (N, 3*tf, H, W)
+    l1 = (weight * err.abs()).mean()
+    mse = (weight * err.square()).mean()
+    grad = ((recon.diff(dim=-1) - target.diff(dim=-1)).abs().mean()
+            + (recon.diff(dim=-2) - target.diff(dim=-2)).abs().mean())
+    return l1 + mse + 2.0 * grad, {"l1": float(l1.detach()), "mse": float(mse.detach()), "grad": float(grad.detach())}
+
+
 def autoencoder_loss(model: VideoAutoencoder, groups: torch.Tensor, kl_weight: float = 1e-6,
                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """VAE loss on a batch of stacked groups (N, 3*tf, H, W) in [-1, 1]: L1 + MSE reconstruction + a small KL.
-
-    The reconstruction is weighted up where the pixel differs from the group's median colour (the background),
-    because objects cover a small part of each frame and carry everything the prompt asks for.
-    """
+    """VAE loss on a batch of stacked groups (N, 3*tf, H, W) in [-1, 1]: `reconstruction_loss` + a small KL."""
     mean, logvar = model.encode_groups(groups)  # (N, C, h, w) each
     noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
     z = mean + torch.exp(0.5 * logvar) * noise  # (N, C, h, w)
-    recon = model.decoder(z)  # (N, 3*tf, H, W)
-    background = groups.flatten(2).median(dim=2).values[:, :, None, None]  # (N, 3*tf, 1, 1)
-    weight = 1.0 + 4.0 * ((groups - background).abs() > 0.1).float()  # (N, 3*tf, H, W)
-    err = recon - groups  # (N, 3*tf, H, W)
-    l1 = (weight * err.abs()).mean()
-    mse = (weight * err.square()).mean()
-    kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
-    loss = l1 + mse + kl_weight * kl
-    return loss, {"l1": float(l1.detach()), "mse": float(mse.detach()), "kl": float(kl.detach())}
+    recon = model.decoder(z).float()  # (N, 3*tf, H, W)
+    loss, parts = reconstruction_loss(recon, groups)
+    kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).float().mean()
+    return loss + kl_weight * kl, {**parts, "kl": float(kl.detach())}

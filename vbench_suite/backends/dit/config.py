@@ -149,25 +149,29 @@ class TrainConfig:
     """Training hyper-parameters (saved with the checkpoint; a resumed run must use the same values)."""
 
     seed: int = 0
-    vae_steps: int = 500
+    vae_steps: int = 4000
     vae_batch: int = 24
     vae_lr: float = 1e-3
-    dit_steps: int = 3500
-    dit_batch: int = 16
-    dit_lr: float = 3e-4
+    dit_steps: int = 7000
+    dit_batch: int = 24
+    dit_lr: float = 5e-4
     warmup_steps: int = 200
     ema_decay: float = 0.999
-    num_videos: int = 2500
+    num_videos: int = 6000
     """Training videos rendered (and encoded once) for the DiT stage."""
+    single_fraction: float = 0.5
+    """Fraction of DiT training scenes with exactly one object; the rest draw 1-3 objects per group."""
     two_group_fraction: float = 0.15
-    """Fraction of training scenes with two object groups."""
+    """Fraction of the other training scenes with two object groups."""
+    object_weight: float = 4.0
+    """Extra flow-matching loss weight on latent pixels that cover an object (1 + this; background weighs 1)."""
     text_dropout: float = 0.1
     """Probability of the null prompt (classifier-free guidance)."""
-    image_fraction: float = 0.3
+    image_fraction: float = 0.25
     """Probability that the first frame's latent is given as image conditioning (i2v / hybrid)."""
     switch_fraction: float = 0.1
     """Probability of a two-prompt sample: the colour changes at a latent-frame boundary (token masking)."""
-    decoder_steps: int = 2400
+    decoder_steps: int = 600
     """Steps of the last stage: the decoder alone is sharpened (the encoder, hence the DiT's latents, stay fixed)."""
     decoder_lr: float = 3e-4
     decoder_latent_noise: float = 0.1

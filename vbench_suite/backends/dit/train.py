@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vbench_suite.backends.dit.autoencoder import VideoAutoencoder, autoencoder_loss
+from vbench_suite.backends.dit.autoencoder import VideoAutoencoder, autoencoder_loss, reconstruction_loss
 from vbench_suite.backends.dit.config import (CONFIG_FILE, WEIGHTS_FILE, AutoencoderConfig, DiTConfig, PipelineConfig,
                                               TrainConfig, add_train_arguments)
 from vbench_suite.backends.dit.model import VideoDiT
@@ -45,7 +45,7 @@ DECODER_STATE_FILE = "decoder_state.pt"
 DATA_FILE = "dit_data.pt"
 LOG_FILE = "train_log.jsonl"
 DIT_ONLY_SETTINGS = {"dit_batch", "dit_lr", "warmup_steps", "ema_decay", "num_videos", "two_group_fraction",
-                     "text_dropout", "image_fraction", "switch_fraction"}
+                     "text_dropout", "image_fraction", "switch_fraction", "single_fraction", "object_weight"}
 
 
 def pipeline_config() -> PipelineConfig:
@@ -106,17 +106,43 @@ def random_scene(rng: np.random.Generator, cfg: PipelineConfig, max_groups: int)
             continue
 
 
+def training_spec(rng: np.random.Generator, tcfg: TrainConfig) -> SceneSpec:
+    """A training-split scene: with probability `single_fraction` one object, otherwise a random group count (one or
+    two groups, 1-3 objects each). Single objects are the commonest request and the hardest to get exactly right."""
+    if rng.random() < tcfg.single_fraction:
+        spec = sample_spec(rng, "train", max_groups=1)
+        return SceneSpec((dataclasses.replace(spec.objects[0], count=1),), spec.background)
+    return sample_spec(rng, "train", max_groups=2 if rng.random() < tcfg.two_group_fraction else 1)
+
+
+def object_mask(video: torch.Tensor, background: Sequence[float], cfg: PipelineConfig) -> torch.Tensor:
+    """Which latent pixels an object touches: video (3, F, H, W) in [-1, 1], background RGB 0..255 ->
+    bool (T, h, w), each latent frame the union over its pixel frames, grown by one latent pixel."""
+    bg = torch.tensor([float(c) / 127.5 - 1.0 for c in background])[:, None, None, None]  # (3, 1, 1, 1)
+    fg = ((video - bg).abs().amax(dim=0) > 0.1).float()  # (F, H, W)
+    tf, s = cfg.autoencoder.temporal_factor, cfg.autoencoder.spatial_factor
+    groups = torch.cat([fg[:1].expand(tf, -1, -1), fg[1:]]).reshape(-1, tf, *fg.shape[1:]).amax(dim=1)  # (T, H, W)
+    small = torch.nn.functional.max_pool2d(groups[:, None], s)  # (T, 1, h, w)
+    return torch.nn.functional.max_pool2d(small, 3, stride=1, padding=1)[:, 0] > 0  # (T, h, w)
+
+
 @torch.no_grad()
 def build_dit_data(cfg: PipelineConfig, tcfg: TrainConfig, vae: VideoAutoencoder, text: TextEncoder,
                    device: torch.device) -> dict[str, torch.Tensor]:
-    """Render `num_videos` training videos, encode them once. Colour-switch videos get a second prompt and a switch
-    latent frame (0 means no switch)."""
+    """Render `num_videos` training videos, encode them once (fp16 latents) and keep their object masks.
+    Colour-switch videos get a second prompt and a switch latent frame (0 means no switch)."""
     rng = np.random.default_rng([tcfg.seed, 2])
     tf = cfg.autoencoder.temporal_factor
-    latents, prompts_a, prompts_b, switch = [], [], [], []
+    latents, masks, prompts_a, prompts_b, switch = [], [], [], [], []
     videos = []
     for i in range(tcfg.num_videos):
-        spec, scene = random_scene(rng, cfg, 2 if rng.random() < tcfg.two_group_fraction else 1)
+        while True:
+            spec = training_spec(rng, tcfg)
+            try:
+                scene = layout(spec, cfg.num_frames, cfg.autoencoder.image_size, int(rng.integers(2**31)))
+                break
+            except RuntimeError:  # the renderer could not fit every object of a crowded scene
+                continue
         frames = draw(scene)
         prompt_a, prompt_b, k = random_prompt(spec, rng), "", 0
         if len(spec.objects) == 1 and rng.random() < tcfg.switch_fraction:
@@ -131,19 +157,22 @@ def build_dit_data(cfg: PipelineConfig, tcfg: TrainConfig, vae: VideoAutoencoder
                 prompt_b = random_prompt(spec_b, rng)
             else:
                 k = 0
-        videos.append(to_model_video(frames))
+        video = to_model_video(frames)  # (3, F, H, W)
+        videos.append(video)
+        masks.append(object_mask(video, scene.background_rgb, cfg))
         prompts_a.append(prompt_a)
         prompts_b.append(prompt_b)
         switch.append(k)
         if len(videos) == 64 or i == tcfg.num_videos - 1:
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-                latents.append(vae.encode(torch.stack(videos).to(device)).float().cpu())  # (64, C, T, h, w)
+                latents.append(vae.encode(torch.stack(videos).to(device)).float().cpu().half())  # (64, C, T, h, w)
             videos = []
     z = torch.cat(latents)  # (N, C, T, h, w)
     table = [""] + sorted(set(prompts_a + prompts_b) - {""})  # row 0 is the null prompt
     row = {p: i for i, p in enumerate(table)}
     emb = encode_prompts(text, table)
-    return {"latents": z, "switch": torch.tensor(switch), "a_idx": torch.tensor([row[p] for p in prompts_a]),
+    return {"latents": z, "masks": torch.stack(masks), "switch": torch.tensor(switch),
+            "a_idx": torch.tensor([row[p] for p in prompts_a]),
             "b_idx": torch.tensor([row[p] for p in prompts_b]), **emb}
 
 
@@ -176,7 +205,9 @@ def dit_batch(data: dict[str, torch.Tensor], idx: torch.Tensor, cfg: PipelineCon
     pooled = torch.where(use_b[:, :, None], data["pooled"][bb][:, None, :], data["pooled"][a][:, None, :])  # (B, T, 384)
     image_flag = (torch.rand(b, generator=gen) < tcfg.image_fraction).float()  # (B,)
     image = z[:, :, 0] * image_flag[:, None, None, None]  # (B, C, h, w)
-    return {"x0": z, "text": text, "text_mask": mask, "pooled": pooled, "image": image, "image_flag": image_flag}
+    weight = 1.0 + tcfg.object_weight * data["masks"][idx][:, None].float()  # (B, 1, T, h, w)
+    return {"x0": z, "text": text, "text_mask": mask, "pooled": pooled, "image": image, "image_flag": image_flag,
+            "weight": weight}
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------------------
@@ -191,18 +222,6 @@ def save_weights(out: Path, cfg: PipelineConfig, vae: VideoAutoencoder, dit: Vid
     save_file(tensors, str(tmp), metadata={"format": "pt"})
     tmp.replace(out / WEIGHTS_FILE)
     cfg.save(out)
-
-
-def sharp_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """Object-weighted L1 + MSE plus an L1 on image gradients, which punishes rounded corners and soft edges."""
-    background = target.flatten(2).median(dim=2).values[:, :, None, None]  # (N, 3*tf, 1, 1)
-    weight = 1.0 + 4.0 * ((target - background).abs() > 0.1).float()  # (N, 3*tf, H, W)
-    err = recon - target
-    l1 = (weight * err.abs()).mean()
-    mse = (weight * err.square()).mean()
-    grad = ((recon.diff(dim=-1) - target.diff(dim=-1)).abs().mean()
-            + (recon.diff(dim=-2) - target.diff(dim=-2)).abs().mean())
-    return l1 + mse + 2.0 * grad, {"l1": float(l1.detach()), "mse": float(mse.detach()), "grad": float(grad.detach())}
 
 
 def write_usable_weights(out: Path) -> None:
@@ -425,7 +444,7 @@ class Trainer:
                 g["lr"] = lr_at(step, self.tcfg.decoder_lr, 20, self.tcfg.decoder_steps)
             with torch.autocast(**self.autocast):
                 recon = self.vae.decoder(z)  # (N, 3*tf, H, W)
-            loss, parts = sharp_reconstruction_loss(recon.float(), groups)
+            loss, parts = reconstruction_loss(recon.float(), groups)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.vae.decoder.parameters(), 1.0)
