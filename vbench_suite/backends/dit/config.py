@@ -152,7 +152,7 @@ class TrainConfig:
     vae_steps: int = 4000
     vae_batch: int = 24
     vae_lr: float = 1e-3
-    dit_steps: int = 7000
+    dit_steps: int = 6000
     dit_batch: int = 24
     dit_lr: float = 5e-4
     warmup_steps: int = 200
@@ -163,6 +163,9 @@ class TrainConfig:
     """Fraction of DiT training scenes with exactly one object; the rest draw 1-3 objects per group."""
     two_group_fraction: float = 0.15
     """Fraction of the other training scenes with two object groups."""
+    time_logit_mean: float = 1.0
+    """Training times t = sigmoid(mean + std * n): centred on t = 0.73 so the high-noise start is learned."""
+    time_logit_std: float = 1.2
     object_weight: float = 4.0
     """Extra flow-matching loss weight on latent pixels that cover an object (1 + this; background weighs 1)."""
     text_dropout: float = 0.1

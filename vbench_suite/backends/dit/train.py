@@ -45,7 +45,8 @@ DECODER_STATE_FILE = "decoder_state.pt"
 DATA_FILE = "dit_data.pt"
 LOG_FILE = "train_log.jsonl"
 DIT_ONLY_SETTINGS = {"dit_batch", "dit_lr", "warmup_steps", "ema_decay", "num_videos", "two_group_fraction",
-                     "text_dropout", "image_fraction", "switch_fraction", "single_fraction", "object_weight"}
+                     "text_dropout", "image_fraction", "switch_fraction", "single_fraction", "object_weight",
+                     "time_logit_mean", "time_logit_std"}
 
 
 def pipeline_config() -> PipelineConfig:
@@ -375,7 +376,7 @@ class Trainer:
             for g in self.dit_opt.param_groups:
                 g["lr"] = lr_at(step, self.tcfg.dit_lr, self.tcfg.warmup_steps, self.tcfg.dit_steps)
             with torch.autocast(**self.autocast):
-                loss = flow_matching_loss(self.dit, batch, gen)
+                loss = flow_matching_loss(self.dit, batch, gen, self.tcfg.time_logit_mean, self.tcfg.time_logit_std)
             self.dit_opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.dit.parameters(), 1.0)
