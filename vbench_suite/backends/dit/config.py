@@ -194,6 +194,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae-steps", type=int, default=TrainConfig.vae_steps)
     parser.add_argument("--dit-steps", type=int, default=TrainConfig.dit_steps)
     parser.add_argument("--num-videos", type=int, default=TrainConfig.num_videos)
+    parser.add_argument("--object-weight", type=float, default=TrainConfig.object_weight,
+                        help="extra flow-matching loss weight on latent pixels covering an object (0 = plain MSE)")
     parser.add_argument("--decoder-steps", type=int, default=TrainConfig.decoder_steps)
     parser.add_argument("--stage", choices=("all", "decoder"), default="all",
                         help="'decoder': only the decoder-sharpening stage (may run beside a DiT run on the same --out)")

@@ -473,7 +473,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tcfg = TrainConfig(seed=args.seed, vae_steps=args.vae_steps, dit_steps=args.dit_steps, num_videos=args.num_videos,
-                       decoder_steps=args.decoder_steps)
+                       decoder_steps=args.decoder_steps, object_weight=args.object_weight)
     args.out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(args.out, tcfg, device)
     trainer.load()
