@@ -22,7 +22,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +97,13 @@ def vae_batch(cfg: PipelineConfig, rng: np.random.Generator, batch: int) -> torc
     return torch.stack(groups)  # (N, 3*tf, H, W)
 
 
-def random_scene(rng: np.random.Generator, cfg: PipelineConfig, max_groups: int) -> tuple[SceneSpec, SceneLayout]:
-    """A random training-split scene laid out for the model's frames and size (crowded draws are redrawn)."""
+def random_scene(rng: np.random.Generator, cfg: PipelineConfig, max_groups: int,
+                 draw_spec: Callable[[np.random.Generator], SceneSpec] | None = None) -> tuple[SceneSpec, SceneLayout]:
+    """A random training-split scene laid out for the model's frames and size (crowded draws are redrawn).
+
+    `draw_spec` replaces the default spec draw (`sample_spec(rng, 'train', max_groups)`)."""
     while True:
-        spec = sample_spec(rng, "train", max_groups=max_groups)
+        spec = draw_spec(rng) if draw_spec is not None else sample_spec(rng, "train", max_groups=max_groups)
         try:
             return spec, layout(spec, cfg.num_frames, cfg.autoencoder.image_size, int(rng.integers(2**31)))
         except RuntimeError:  # the renderer could not fit every object of a crowded two-group scene
@@ -137,13 +140,7 @@ def build_dit_data(cfg: PipelineConfig, tcfg: TrainConfig, vae: VideoAutoencoder
     latents, masks, prompts_a, prompts_b, switch = [], [], [], [], []
     videos = []
     for i in range(tcfg.num_videos):
-        while True:
-            spec = training_spec(rng, tcfg)
-            try:
-                scene = layout(spec, cfg.num_frames, cfg.autoencoder.image_size, int(rng.integers(2**31)))
-                break
-            except RuntimeError:  # the renderer could not fit every object of a crowded scene
-                continue
+        spec, scene = random_scene(rng, cfg, 2, lambda r: training_spec(r, tcfg))
         frames = draw(scene)
         prompt_a, prompt_b, k = random_prompt(spec, rng), "", 0
         if len(spec.objects) == 1 and rng.random() < tcfg.switch_fraction:
