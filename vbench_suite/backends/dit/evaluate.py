@@ -1,10 +1,11 @@
 """Measure the trained pipeline on prompt combinations held out of training, with the shapes adherence checker.
 
-    python -m vbench_suite.backends.dit.evaluate [--weights DIR] [--n 48] [--steps 20] [--guidance 4] [--fvd 64]
+    python -m vbench_suite.backends.dit.evaluate [--weights DIR] [--n 48] [--seeds 1] [--steps 20] [--guidance 4] [--fvd 64]
 
 Prints the fraction of videos whose requested colour, shape and motion (and all three together) the checker finds,
-for single-object held-out scenes ((colour, shape, motion) triples never seen in training) and, for comparison,
-training-split scenes. With `--fvd N` it also prints FVD (I3D, TF profile) on N held-out videos against N
+with 95% Wilson intervals and a requested->detected confusion count for shape and motion, for single-object
+held-out scenes ((colour, shape, motion) triples never seen in training) and, with --train-split, training-split
+scenes. With `--fvd N` it also prints FVD (I3D, TF profile) on N held-out videos against N
 `reference-shapes` renders of the same prompts, next to the same FVD for the untrained model (the DiT at its
 initialisation, same autoencoder) and the floor: reference renders against reference renders of other seeds.
 Seeds and scene choice are fixed, so the numbers are reproducible for one checkpoint.
@@ -29,26 +30,47 @@ def held_out_specs(n: int, split: str = "held_out", seed: int = 0) -> list:
     return [specs[i] for i in order[:n]]
 
 
+ATTRIBUTES = ("colour", "shape", "motion", "colour_shape_motion")
+
+
 def adherence(pipe: object, specs: Sequence, steps: int, guidance: float, batch: int = 8,
-              seed: int = 0) -> dict[str, float]:
-    """Generate one video per spec (canonical prompt) and return the checker's pass rates."""
+              seed: int = 0, seeds: int = 1) -> dict[str, object]:
+    """Generate `seeds` videos per spec (canonical prompt, seeds seed, seed + 1000, ...) and score them.
+
+    Returns {attribute: {"rate", "ci95": [low, high]}} for colour, shape, motion and all three (Wilson intervals
+    over every video), "videos", and "confusion": {"shape" | "motion": {"requested->detected": count}} so a low
+    rate shows what the model draws instead.
+    """
+    from collections import Counter
+
     from vbench_suite.backends.dit.pipeline import single_prompt
+    from vbench_suite.report.stats import wilson_interval
     from vbench_suite.shapes.checker import check_adherence
     from vbench_suite.shapes.grammar import to_prompt
 
-    hits = {"colour": 0, "shape": 0, "motion": 0, "colour_shape_motion": 0}
-    for start in range(0, len(specs), batch):
-        chunk = specs[start:start + batch]
-        samples = [single_prompt(to_prompt(s), pipe.cfg.num_frames, seed=seed + start + i, steps=steps,
-                                 guidance=guidance) for i, s in enumerate(chunk)]
+    jobs = [(spec, seed + 1000 * k + i) for k in range(seeds) for i, spec in enumerate(specs)]
+    hits = Counter()
+    confusion = {"shape": Counter(), "motion": Counter()}
+    for start in range(0, len(jobs), batch):
+        chunk = jobs[start:start + batch]
+        samples = [single_prompt(to_prompt(spec), pipe.cfg.num_frames, seed=s, steps=steps, guidance=guidance)
+                   for spec, s in chunk]
         videos = pipe.generate(samples)[:, :16]  # (B, 16, H, W, 3)
-        for spec, video in zip(chunk, videos):
+        for (spec, _), video in zip(chunk, videos):
             r = check_adherence(video, spec)
             hits["colour"] += r.colour_ok
             hits["shape"] += r.shape_ok
             hits["motion"] += r.motion_ok
             hits["colour_shape_motion"] += r.colour_ok and r.shape_ok and r.motion_ok
-    return {k: v / len(specs) for k, v in hits.items()}
+            want, got = spec.objects[0], r.groups[0]
+            confusion["shape"][f"{want.shape}->{got.shape}"] += 1
+            confusion["motion"][f"{want.motion}->{got.motion}"] += 1
+    n = len(jobs)
+    out: dict[str, object] = {k: {"rate": round(hits[k] / n, 4),
+                                  "ci95": [round(x, 4) for x in wilson_interval(hits[k], n)]} for k in ATTRIBUTES}
+    out["videos"] = n
+    out["confusion"] = {k: dict(sorted(c.items())) for k, c in confusion.items()}
+    return out
 
 
 def fvd_comparison(pipe: object, n: int, steps: int, guidance: float, batch: int = 8) -> dict[str, object]:
@@ -109,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m vbench_suite.backends.dit.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path, default=None, help="checkpoint folder (default: shipped weights)")
-    parser.add_argument("--n", type=int, default=48, help="scenes per split")
+    parser.add_argument("--n", type=int, default=48, help="scenes per split (46 held-out single-object scenes exist)")
+    parser.add_argument("--seeds", type=int, default=1, help="videos (seeds) per scene")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--threads", type=int, default=None)
@@ -122,11 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipe = DiTPipeline.load(args.weights)
     steps = args.steps or pipe.cfg.default_steps
     guidance = args.guidance if args.guidance is not None else pipe.cfg.default_guidance
-    out = {"weights": pipe.version, "steps": steps, "guidance": guidance, "n": args.n}
+    out = {"weights": pipe.version, "steps": steps, "guidance": guidance, "n": args.n, "seeds": args.seeds}
     t0 = time.time()
-    out["held_out"] = adherence(pipe, held_out_specs(args.n, "held_out"), steps, guidance)
+    out["held_out"] = adherence(pipe, held_out_specs(args.n, "held_out"), steps, guidance, seeds=args.seeds)
     if args.train_split:
-        out["train"] = adherence(pipe, held_out_specs(args.n, "train"), steps, guidance)
+        out["train"] = adherence(pipe, held_out_specs(args.n, "train"), steps, guidance, seeds=args.seeds)
     if args.fvd:
         out["fvd"] = fvd_comparison(pipe, args.fvd, steps, guidance)
     out["seconds"] = round(time.time() - t0, 1)
