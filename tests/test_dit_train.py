@@ -77,3 +77,45 @@ def test_weighted_flow_matching_loss_reduces_to_plain_mse_with_unit_weights() ->
     heavy[:, :, :, :2] = 9.0
     weighted = flow_matching_loss(model, {**batch, "weight": heavy}, torch.Generator().manual_seed(1))
     assert not torch.allclose(plain, weighted)
+
+
+def test_joint_image_video_training_runs_and_an_older_checkpoint_still_resumes(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    tcfg = TrainConfig(vae_steps=1, vae_batch=2, dit_steps=2, dit_batch=2, num_videos=4, decoder_steps=0,
+                       image_batch=3)
+    trainer = Trainer(out, tcfg, torch.device("cpu"), tiny_config())
+    trainer.run(max_minutes=5, save_every=1e9)
+    assert trainer.dit_step == 2
+    losses = [json.loads(line)["loss"] for line in (out / LOG_FILE).read_text().splitlines()
+              if json.loads(line)["stage"] == "dit"]
+    assert losses and all(loss == loss and loss > 0 for loss in losses)  # finite, positive (not NaN)
+
+    # A checkpoint written before `image_batch` existed resumes with the default (videos only) ...
+    state = torch.load(out / "train_state.pt", weights_only=True)
+    del state["train_config"]["image_batch"]
+    torch.save(state, out / "train_state.pt")
+    old = TrainConfig(**{**tcfg.__dict__, "image_batch": 0})
+    assert Trainer(out, old, torch.device("cpu"), tiny_config()).load()
+    # ... and refuses a changed DiT setting once the DiT has started.
+    changed = TrainConfig(**{**tcfg.__dict__, "image_batch": 5})
+    try:
+        Trainer(out, changed, torch.device("cpu"), tiny_config()).load()
+    except SystemExit as e:
+        assert "different training settings" in str(e)
+    else:
+        raise AssertionError("a changed image_batch was accepted on resume")
+
+
+def test_first_frames_cuts_a_batch_to_latent_frame_zero() -> None:
+    from vbench_suite.backends.dit.train import first_frames
+
+    b, c, t, h, w, length = 3, 4, 5, 6, 6, 7
+    batch = {"x0": torch.randn(b, c, t, h, w), "text": torch.randn(b, 2 * length, 384),
+             "text_mask": torch.rand(b, t, 2 * length) > 0.5, "pooled": torch.randn(b, t, 384),
+             "image": torch.randn(b, c, h, w), "image_flag": torch.ones(b), "weight": torch.rand(b, 1, t, h, w)}
+    frames = first_frames(batch)
+    assert frames["x0"].shape == (b, c, 1, h, w) and torch.equal(frames["x0"][:, :, 0], batch["x0"][:, :, 0])
+    assert torch.equal(frames["text_mask"][:, 0], batch["text_mask"][:, 0]) and frames["pooled"].shape == (b, 1, 384)
+    assert frames["weight"].shape == (b, 1, 1, h, w)
+    assert not frames["image"].any() and not frames["image_flag"].any()  # the answer is never given as the condition

@@ -174,6 +174,10 @@ class TrainConfig:
     """Probability that the first frame's latent is given as image conditioning (i2v / hybrid)."""
     switch_fraction: float = 0.1
     """Probability of a two-prompt sample: the colour changes at a latent-frame boundary (token masking)."""
+    image_batch: int = 0
+    """Extra one-frame samples per DiT step (joint image-video training): latent frame 0 of other training videos,
+    denoised as a one-frame clip. A frame costs a fifth of a video, and colour, shape and layout are per-frame
+    properties. 0 = videos only (how the shipped checkpoint was trained)."""
     decoder_steps: int = 600
     """Steps of the last stage: the decoder alone is sharpened (the encoder, hence the DiT's latents, stay fixed)."""
     decoder_lr: float = 3e-4
@@ -196,6 +200,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-videos", type=int, default=TrainConfig.num_videos)
     parser.add_argument("--object-weight", type=float, default=TrainConfig.object_weight,
                         help="extra flow-matching loss weight on latent pixels covering an object (0 = plain MSE)")
+    parser.add_argument("--image-batch", type=int, default=TrainConfig.image_batch,
+                        help="extra one-frame samples per DiT step (joint image-video training; 0 = videos only)")
     parser.add_argument("--decoder-steps", type=int, default=TrainConfig.decoder_steps)
     parser.add_argument("--stage", choices=("all", "decoder"), default="all",
                         help="'decoder': only the decoder-sharpening stage (may run beside a DiT run on the same --out)")

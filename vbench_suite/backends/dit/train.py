@@ -46,7 +46,7 @@ DATA_FILE = "dit_data.pt"
 LOG_FILE = "train_log.jsonl"
 DIT_ONLY_SETTINGS = {"dit_batch", "dit_lr", "warmup_steps", "ema_decay", "num_videos", "two_group_fraction",
                      "text_dropout", "image_fraction", "switch_fraction", "single_fraction", "object_weight",
-                     "time_logit_mean", "time_logit_std"}
+                     "time_logit_mean", "time_logit_std", "image_batch"}
 
 
 def pipeline_config() -> PipelineConfig:
@@ -208,6 +208,19 @@ def dit_batch(data: dict[str, torch.Tensor], idx: torch.Tensor, cfg: PipelineCon
             "weight": weight}
 
 
+def first_frames(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A `dit_batch` cut to latent frame 0 (a still image): one-frame clips for joint image-video training.
+
+    No image conditioning (it would be the answer); per-frame text masks and pooled text keep frame 0's prompt.
+    """
+    out = {"x0": batch["x0"][:, :, :1], "text": batch["text"], "text_mask": batch["text_mask"][:, :1],
+           "pooled": batch["pooled"][:, :1], "image": torch.zeros_like(batch["image"]),
+           "image_flag": torch.zeros_like(batch["image_flag"])}
+    if "weight" in batch:
+        out["weight"] = batch["weight"][:, :, :1]
+    return out
+
+
 # -- checkpoints ---------------------------------------------------------------------------------------------------
 def save_weights(out: Path, cfg: PipelineConfig, vae: VideoAutoencoder, dit: VideoDiT | None) -> None:
     """config.json + model.safetensors ('vae.*', 'dit.*'), written atomically."""
@@ -287,7 +300,9 @@ class Trainer:
         ignore = {"vae_steps", "dit_steps", "decoder_steps", "decoder_lr", "decoder_latent_noise"}
         if state["dit_step"] == 0 and not (self.out / DATA_FILE).is_file():
             ignore |= DIT_ONLY_SETTINGS
-        saved = {k: v for k, v in state["train_config"].items() if k not in ignore}
+        # Settings added after a checkpoint was written take their defaults (which reproduce the old behaviour).
+        written = {**dataclasses.asdict(TrainConfig()), **state["train_config"]}
+        saved = {k: v for k, v in written.items() if k not in ignore}
         if saved != {k: v for k, v in dataclasses.asdict(self.tcfg).items() if k not in ignore}:
             raise SystemExit(f"{path} was written with different training settings: {state['train_config']}")
         saved = PipelineConfig.from_dict(state["pipeline"])
@@ -372,8 +387,16 @@ class Trainer:
             batch = {k: v.to(self.device) for k, v in dit_batch(data, idx, self.cfg, self.tcfg, gen).items()}
             for g in self.dit_opt.param_groups:
                 g["lr"] = lr_at(step, self.tcfg.dit_lr, self.tcfg.warmup_steps, self.tcfg.dit_steps)
+            frames = None
+            if self.tcfg.image_batch > 0:
+                idx = torch.randint(0, n, (self.tcfg.image_batch,), generator=gen)
+                frames = {k: v.to(self.device)
+                          for k, v in first_frames(dit_batch(data, idx, self.cfg, self.tcfg, gen)).items()}
             with torch.autocast(**self.autocast):
                 loss = flow_matching_loss(self.dit, batch, gen, self.tcfg.time_logit_mean, self.tcfg.time_logit_std)
+                if frames is not None:
+                    loss = loss + flow_matching_loss(self.dit, frames, gen, self.tcfg.time_logit_mean,
+                                                     self.tcfg.time_logit_std)
             self.dit_opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.dit.parameters(), 1.0)
@@ -470,7 +493,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tcfg = TrainConfig(seed=args.seed, vae_steps=args.vae_steps, dit_steps=args.dit_steps, num_videos=args.num_videos,
-                       decoder_steps=args.decoder_steps, object_weight=args.object_weight)
+                       decoder_steps=args.decoder_steps, object_weight=args.object_weight,
+                       image_batch=args.image_batch)
     args.out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(args.out, tcfg, device)
     trainer.load()
