@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from vbench_suite.backends.dit.evaluate import adherence, held_out_specs
+from vbench_suite.backends.dit.evaluate import adherence, held_out_specs, other_shape
 from vbench_suite.shapes.grammar import HELD_OUT_TRIPLES, to_prompt
 from vbench_suite.shapes.render import render
 
@@ -56,3 +56,11 @@ def test_adherence_counts_a_wrong_shape_in_the_confusion_table():
     assert out["shape"]["rate"] == 0.0 and out["colour_shape_motion"]["rate"] == 0.0
     assert out["colour"]["rate"] == 1.0
     assert out["confusion"]["shape"] == {"square->circle": 3}
+
+
+def test_other_shape_changes_only_the_shape():
+    spec = held_out_specs(1)[0]
+    other = other_shape(spec)
+    assert other.objects[0].shape != spec.objects[0].shape
+    assert (other.objects[0].colour, other.objects[0].motion, other.background) == (
+        spec.objects[0].colour, spec.objects[0].motion, spec.background)

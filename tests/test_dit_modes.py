@@ -13,6 +13,7 @@ import torch
 
 from vbench_suite.backends.dit.pipeline import WEIGHTS_DIR, DiTPipeline, SampleSpec, Segment, single_prompt
 from vbench_suite.backends.dit.sampler import LatentShapeError
+from vbench_suite.errors import UserError
 from vbench_suite.shapes.checker import check_adherence, frame_colours
 from vbench_suite.shapes.grammar import single, to_prompt
 from vbench_suite.shapes.render import render
@@ -103,3 +104,17 @@ def test_interpolation(pipe: DiTPipeline) -> None:
     assert pipe.interpolate(z[0], z[1], [0.5], "linear").shape == (1, 17, 64, 64, 3)
     with pytest.raises(LatentShapeError):
         pipe.interpolate(z[0], z[1, :, :3], [0.5])
+
+
+def test_sdedit_from_a_lightly_noised_video_keeps_it(pipe: DiTPipeline) -> None:
+    spec = single("green", "square", "right", background="black")
+    video = video_of(spec)
+    z = pipe.encode_video(video)[None]  # (1, C, T, h, w)
+    sample = single_prompt(to_prompt(spec), 17, seed=7, steps=STEPS)
+    out = pipe.decode(pipe.sample_latents([sample], z, start=0.3))[0]
+    result = check_adherence(out[:16], spec)
+    assert result.colour_ok and result.shape_ok and result.motion_ok
+    # start = 1 ignores the initial latent: the same video as plain sampling
+    assert np.array_equal(pipe.decode(pipe.sample_latents([sample], z, start=1.0)), pipe.generate([sample]))
+    with pytest.raises(UserError):
+        pipe.encode_video(video[:5])

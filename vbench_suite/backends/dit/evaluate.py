@@ -1,13 +1,15 @@
 """Measure the trained pipeline on prompt combinations held out of training, with the shapes adherence checker.
 
-    python -m vbench_suite.backends.dit.evaluate [--weights DIR] [--n 48] [--seeds 1] [--steps 20] [--guidance 4] [--fvd 64]
+    python -m vbench_suite.backends.dit.evaluate [--weights DIR] [--n 48] [--seeds 1] [--steps 20] [--guidance 4]
+        [--train-split] [--steering 0.5 0.7 0.9] [--fvd 64]
 
 Prints the fraction of videos whose requested colour, shape and motion (and all three together) the checker finds,
 with 95% Wilson intervals and a requested->detected confusion count for shape and motion, for single-object
 held-out scenes ((colour, shape, motion) triples never seen in training) and, with --train-split, training-split
-scenes. With `--fvd N` it also prints FVD (I3D, TF profile) on N held-out videos against N
-`reference-shapes` renders of the same prompts, next to the same FVD for the untrained model (the DiT at its
-initialisation, same autoencoder) and the floor: reference renders against reference renders of other seeds.
+scenes. `--steering` measures whether the prompt steers an object's shape (see `prompt_steering`). With `--fvd N`
+it also prints FVD (I3D, TF profile) on N held-out videos against N `reference-shapes` renders of the same
+prompts, next to the same FVD for the untrained model (the DiT at its initialisation, same autoencoder) and the
+floor: reference renders against reference renders of other seeds.
 Seeds and scene choice are fixed, so the numbers are reproducible for one checkpoint.
 """
 from __future__ import annotations
@@ -70,6 +72,55 @@ def adherence(pipe: object, specs: Sequence, steps: int, guidance: float, batch:
                                   "ci95": [round(x, 4) for x in wilson_interval(hits[k], n)]} for k in ATTRIBUTES}
     out["videos"] = n
     out["confusion"] = {k: dict(sorted(c.items())) for k, c in confusion.items()}
+    return out
+
+
+def other_shape(spec: object) -> object:
+    """The same one-group scene with the next shape in `SHAPES` (circle -> square -> triangle -> diamond -> circle)."""
+    import dataclasses
+
+    from vbench_suite.shapes.grammar import SHAPES
+
+    obj = spec.objects[0]
+    swapped = dataclasses.replace(obj, shape=SHAPES[(SHAPES.index(obj.shape) + 1) % len(SHAPES)])
+    return dataclasses.replace(spec, objects=(swapped,))
+
+
+def prompt_steering(pipe: object, specs: Sequence, starts: Sequence[float], steps: int, guidance: float,
+                    batch: int = 8) -> dict[str, dict[str, float]]:
+    """Which noise level decides an object's shape, and does the prompt decide it?
+
+    Each spec's reference render is encoded, noised to t = start and denoised (SDEdit) twice: with its own prompt,
+    and with a prompt naming another shape. Per start, returns the checker's shape pass rates: "own_prompt" (shape
+    kept), "other_prompt_follows_prompt" (the prompt's shape drawn) and "other_prompt_keeps_latent" (the latent's
+    shape kept). A model that uses the text moves from the latent's shape to the prompt's as `start` grows.
+    """
+    import torch
+
+    from vbench_suite.backends.dit.pipeline import single_prompt
+    from vbench_suite.shapes.checker import check_adherence
+    from vbench_suite.shapes.grammar import to_prompt
+    from vbench_suite.shapes.render import render
+
+    frames, size = pipe.cfg.num_frames, pipe.cfg.autoencoder.image_size
+    out: dict[str, dict[str, float]] = {}
+    for start in starts:
+        hits = {"own_prompt": 0, "other_prompt_follows_prompt": 0, "other_prompt_keeps_latent": 0}
+        for first in range(0, len(specs), batch):
+            chunk = specs[first:first + batch]
+            init = torch.stack([pipe.encode_video(render(s, frames, size, seed=first + i)) for i, s in enumerate(chunk)])
+            for asked in ("own", "other"):
+                prompts = chunk if asked == "own" else [other_shape(s) for s in chunk]
+                samples = [single_prompt(to_prompt(p), frames, seed=first + i, steps=steps, guidance=guidance)
+                           for i, p in enumerate(prompts)]
+                videos = pipe.decode(pipe.sample_latents(samples, init, start))[:, :16]
+                for spec, prompt, video in zip(chunk, prompts, videos):
+                    if asked == "own":
+                        hits["own_prompt"] += check_adherence(video, spec).shape_ok
+                    else:
+                        hits["other_prompt_follows_prompt"] += check_adherence(video, prompt).shape_ok
+                        hits["other_prompt_keeps_latent"] += check_adherence(video, spec).shape_ok
+        out[f"{start:g}"] = {k: round(v / len(specs), 4) for k, v in hits.items()}
     return out
 
 
@@ -137,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--train-split", action="store_true", help="also measure training-split scenes")
+    parser.add_argument("--steering", type=float, nargs="*", default=None, metavar="T",
+                        help="also measure prompt steering of shape from reference latents noised to these times "
+                             "(e.g. 0.5 0.7 0.9; training-split scenes)")
     parser.add_argument("--fvd", type=int, default=0, metavar="N",
                         help="also compute FVD on N videos per set (trained, untrained, reference floor)")
     args = parser.parse_args(argv)
@@ -150,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out["held_out"] = adherence(pipe, held_out_specs(args.n, "held_out"), steps, guidance, seeds=args.seeds)
     if args.train_split:
         out["train"] = adherence(pipe, held_out_specs(args.n, "train"), steps, guidance, seeds=args.seeds)
+    if args.steering:
+        out["steering"] = prompt_steering(pipe, held_out_specs(args.n, "train"), args.steering, steps, guidance)
     if args.fvd:
         out["fvd"] = fvd_comparison(pipe, args.fvd, steps, guidance)
     out["seconds"] = round(time.time() - t0, 1)

@@ -152,6 +152,15 @@ class DiTPipeline:
         return (z - self.cfg.latent_shift) * self.cfg.latent_scale
 
     @torch.no_grad()
+    def encode_video(self, video: np.ndarray) -> torch.Tensor:
+        """uint8 (F, H, W, 3) with F = num_frames at the model's size -> normalised latent (C, T, h, w)."""
+        size, frames = self.cfg.autoencoder.image_size, self.cfg.num_frames
+        if video.shape != (frames, size, size, 3) or video.dtype != np.uint8:
+            raise UserError(f"video must be uint8 ({frames}, {size}, {size}, 3), got {video.dtype} {video.shape}")
+        x = torch.from_numpy(video).permute(3, 0, 1, 2)[None].float().to(self.device) / 127.5 - 1.0  # (1, 3, F, H, W)
+        return (self.vae.encode(x)[0] - self.cfg.latent_shift) * self.cfg.latent_scale
+
+    @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """(B, C, T, h, w) normalised latents -> uint8 (B, F, H, W, 3)."""
         z = latents / self.cfg.latent_scale + self.cfg.latent_shift
@@ -192,8 +201,11 @@ class DiTPipeline:
         return Conditioning(text, mask, pooled, image, flag)
 
     @torch.no_grad()
-    def sample_latents(self, specs: Sequence[SampleSpec]) -> torch.Tensor:
-        """Denoise a batch (all specs must share `steps`). Returns normalised latents (B, C, T, h, w)."""
+    def sample_latents(self, specs: Sequence[SampleSpec], init: torch.Tensor | None = None,
+                       start: float = 1.0) -> torch.Tensor:
+        """Denoise a batch (all specs must share `steps`). Returns normalised latents (B, C, T, h, w).
+
+        `init` (B, C, T, h, w) and `start` < 1: begin from `init` noised to t = start (SDEdit; see `sample`)."""
         if len({s.steps for s in specs}) != 1:
             raise ValueError("one batch must share the number of steps; group requests by steps first")
         cond = self.conditioning(specs)
@@ -201,7 +213,8 @@ class DiTPipeline:
         uncond = self.conditioning(specs, null_text=True) if bool((guidance != 1.0).any()) else None
         noise = torch.cat([self.noise(s.seed) for s in specs])  # (B, C, T, h, w)
         constraints = self.keyframe_constraints(specs)
-        return sample(self.dit, noise, cond, uncond, specs[0].steps, guidance, self.cfg.time_shift, constraints)
+        return sample(self.dit, noise, cond, uncond, specs[0].steps, guidance, self.cfg.time_shift, constraints,
+                      init, start)
 
     def keyframe_constraints(self, specs: Sequence[SampleSpec]) -> list[KeyframeConstraint]:
         out = []

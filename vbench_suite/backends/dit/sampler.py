@@ -107,19 +107,25 @@ def apply_constraints(x: torch.Tensor, noise: torch.Tensor, t: float,
 @torch.no_grad()
 def sample(model: nn.Module, noise: torch.Tensor, cond: Conditioning, uncond: Conditioning | None,
            steps: int, guidance: float | torch.Tensor, shift: float = 1.0,
-           constraints: list[KeyframeConstraint] | None = None) -> torch.Tensor:
+           constraints: list[KeyframeConstraint] | None = None, init: torch.Tensor | None = None,
+           start: float = 1.0) -> torch.Tensor:
     """Euler integration of the guided velocity from noise (t = 1) to a clean latent (t = 0).
 
     noise (B, C, T, h, w); `uncond` None disables classifier-free guidance, otherwise
     v = v_uncond + guidance * (v_cond - v_uncond) with both branches in one batched call; `guidance` is a float or
-    a per-video (B,) tensor. Returns (B, C, T, h, w).
+    a per-video (B,) tensor. With `init` (B, C, T, h, w) and `start` < 1 (SDEdit) integration begins at t = start
+    from (1 - start) * init + start * noise and takes only the grid's steps below `start`. Returns (B, C, T, h, w).
     """
     constraints = constraints or []
     times = time_grid(steps, shift).tolist()
+    if init is not None and start < 1.0:
+        times = [start] + [t for t in times if t < start]
+        x = (1 - start) * init + start * noise
+    else:
+        x = noise.clone()
     guided = uncond is not None
     g = torch.as_tensor(guidance, dtype=noise.dtype, device=noise.device).reshape(-1, 1, 1, 1, 1)  # (B or 1, 1, 1, 1, 1)
     both = cond.cat(uncond) if guided else cond
-    x = noise.clone()
     b = x.shape[0]
     for t, s in zip(times[:-1], times[1:]):
         x = apply_constraints(x, noise, t, constraints)
