@@ -229,10 +229,12 @@ def test_report_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 def test_metric_whose_inputs_all_failed_says_so(run_dir: Path) -> None:
     from vbench_suite.types import ScoreRecord
 
+    keys = [json.loads(line)["key"] for line in (run_dir / "generations.jsonl").read_text().splitlines()
+            if json.loads(line)["backend"] == LOCAL][:3]  # scores count only for generations of the run
     with open(run_dir / "scores.jsonl", "a") as f:
-        for i in range(3):
+        for i, key in enumerate(keys):
             rec = ScoreRecord("lpips_temporal", "error", reason="video too short: 1 frame", higher_is_better=False,
-                              backend=LOCAL, prompt_id=f"p{i}", category="motion", key=f"k{i}")
+                              backend=LOCAL, prompt_id=f"p{i}", category="motion", key=key)
             f.write(json.dumps(rec.to_dict()) + "\n")
     q = tables.quality_table(load_run(run_dir))
     cell = q[(q["metric"] == "lpips_temporal") & (q["category"] == "all")].iloc[0]

@@ -37,7 +37,8 @@ def _toy_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def _config(tmp_path: Path, out: str, **kw) -> RunConfig:  # type: ignore[no-untyped-def]
     suite = write_suite(tmp_path / "suite.yaml", n=kw.pop("n", 3))
-    return RunConfig(suite=str(suite), backends=("toy",), out=tmp_path / "runs" / out, score=False, **kw)
+    kw.setdefault("score", False)
+    return RunConfig(suite=str(suite), backends=("toy",), out=tmp_path / "runs" / out, **kw)
 
 
 def _calls(tmp_path: Path) -> list[str]:
@@ -157,3 +158,27 @@ def test_self_hosting_cost_is_recorded_but_not_spent_from_the_budget(tmp_path: P
     gens = RunFolder(run_benchmark(config).run_dir).generations().values()
     assert len(gens) == 4
     assert all(g["result"]["cost_usd"] == 0.25 and g["billed_usd"] == 0.0 for g in gens)
+
+
+def test_a_new_fingerprint_in_the_same_folder_supersedes_the_old_records_in_reports(tmp_path: Path) -> None:
+    from vbench_suite.report.load import load_run
+    from vbench_suite.runner.summary import summarise
+
+    first = run_benchmark(_config(tmp_path, "v", samples=2, score=True, metrics=("lpips_temporal",)))
+    folder = RunFolder(first.run_dir)
+    old_keys = set(folder.generations())
+    # Same backend, new weights (fingerprint version 2): new keys, all generated, none pooled with version 1.
+    second = run_benchmark(_config(tmp_path, "v", samples=2, score=True, metrics=("lpips_temporal",),
+                                   backend_options={"toy": {"version": "2"}}))
+    assert len(_calls(tmp_path)) == 12 and len(folder.generations()) == 12  # every record stays on disk
+    current = folder.current_generations()
+    assert len(current) == 6 and not {g["key"] for g in current} & old_keys
+    assert {g["result"]["fingerprint"]["version"] for g in current} == {"2"}
+    assert folder.superseded_generations() == {"toy": 6}
+    header, rows = summarise(folder)
+    assert rows[0][header.index("ok")] == "6"
+    scored = [s for s in folder.current_scores() if s["metric"] == "lpips_temporal" and s.get("key")]
+    assert len(scored) == 6 and {s["key"] for s in scored} <= {g["key"] for g in current}
+    run = load_run(second.run_dir)
+    assert len(run.generations) == 6 and run.superseded == {"toy": 6}
+    assert set(run.scores.dropna(subset=["key"]).query("key != ''")["key"]) <= {g["key"] for g in current}

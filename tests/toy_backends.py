@@ -23,7 +23,7 @@ class ToyBackend(Backend):
 
     def __init__(self, delay_s: float = 0.0, cost_usd: float = 0.0, fail_prompts: str = "",
                  max_concurrency: int = 2, batch_size: int = 1, modes: str = "t2v,i2v,hybrid,keyframes",
-                 durations: str = "", resolutions: str = "", bills: bool = True) -> None:
+                 durations: str = "", resolutions: str = "", bills: bool = True, version: str = "1") -> None:
         self.delay_s = float(os.environ.get("TOY_DELAY_S", delay_s))
         self.cost_usd = cost_usd
         self.bills_usd = bills
@@ -33,9 +33,10 @@ class ToyBackend(Backend):
         self.modes = tuple(modes.split(","))
         self.durations = tuple(float(d) for d in durations.split(",") if d)
         self.resolutions = tuple(tuple(int(v) for v in r.split("x")) for r in resolutions.split(",") if r)
+        self.version = str(version)
 
     def fingerprint(self) -> Fingerprint:
-        return Fingerprint(backend=self.name, model="toy-noise", version="1")
+        return Fingerprint(backend=self.name, model="toy-noise", version=self.version)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(modes=self.modes, max_duration_s=10.0, durations_s=self.durations,

@@ -60,11 +60,17 @@ def run(args: argparse.Namespace) -> int:
     reasons = unavailable_reasons(folder)
     notes = "".join(f"- {m}: unavailable — {r}\n" for m, r in sorted(reasons.items()))
     skipped = "".join(f"- backend {b} skipped: {r}\n" for b, r in sorted(outcome.skipped_backends.items()))
+    superseded = [f"{n} {b} generation(s) from an earlier fingerprint of {b} (other weights or settings) are kept "
+                  f"in {folder.path} but not in this summary; use a new --out to keep versions apart"
+                  for b, n in sorted(folder.superseded_generations().items())]
     (folder.path / "summary.md").write_text(
-        f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}", encoding="utf-8")
+        f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}" + "".join(f"- {s}\n" for s in superseded),
+        encoding="utf-8")
     _print_table(header, rows)
     for b, r in sorted(outcome.skipped_backends.items()):
         print(f"skipped backend {b}: {r}")
+    for line in superseded:
+        print(line)
     for m, r in sorted(reasons.items()):
         print(f"metric {m} unavailable: {r}")
     over = sum(outcome.stats.over_budget.values())

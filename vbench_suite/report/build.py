@@ -253,6 +253,9 @@ def build_sections(run: RunData, regression: Regression | None = None, seed: int
             value = run.meta[key]
             text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
             meta.paragraphs.append(f"{key}: {text}")
+    for backend, n in sorted(run.superseded.items()):
+        meta.callouts.append(f"{n} {backend} generation(s) made under an earlier fingerprint of {backend} (other "
+                             "weights or settings) are kept in the run folder but left out of this report.")
     if run.skipped_lines:
         meta.callouts.append(f"{run.skipped_lines} malformed line(s) in the run's JSONL files were skipped.")
     sections.append(meta)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from vbench_suite.errors import UserError
 from vbench_suite.store.index import default_index_path
-from vbench_suite.store.run_folder import GENERATIONS, SCORES, RunFolder
+from vbench_suite.store.run_folder import GENERATIONS, SCORES, RunFolder, current_generations, scores_of
 from vbench_suite.types import GenerationResult, ScoreRecord
 
 REFERENCE_ROLE = "reference"
@@ -62,6 +62,8 @@ class RunData:
     skipped_lines: int = 0
     stage_names: list[str] = field(default_factory=list)
     reference_generations: int = 0
+    superseded: dict[str, int] = field(default_factory=dict)
+    """backend -> generations made under an earlier fingerprint of it (kept in the run folder, not reported)."""
     """Generations of the FVD reference set (role 'reference'), left out of `generations`."""
 
     def is_simulated(self, backend: str) -> bool:
@@ -186,11 +188,13 @@ def scores_frame(records: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, int]:
 
 def _run_data(path: Path, meta: dict[str, Any], generations: Iterable[dict[str, Any]],
               scores: Iterable[dict[str, Any]], bad_lines: int) -> RunData:
-    gens, stages, n_reference, bad_g = generations_frame(generations)
-    score_df, bad_s = scores_frame(scores)
+    current, superseded = current_generations(generations, meta.get("fingerprints") or {})
+    gens, stages, n_reference, bad_g = generations_frame(current)
+    score_df, bad_s = scores_frame(scores_of(scores, {g["key"] for g in current if "key" in g}))
     name = str(meta.get("name") or path.resolve().name)
     return RunData(run_dir=path, name=name, meta=meta, generations=gens, scores=score_df,
-                   skipped_lines=bad_lines + bad_g + bad_s, stage_names=stages, reference_generations=n_reference)
+                   skipped_lines=bad_lines + bad_g + bad_s, stage_names=stages, reference_generations=n_reference,
+                   superseded=superseded)
 
 
 def load_run(run_ref: str | Path, index_path: str | Path | None = None) -> RunData:

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def scoring_items(folder: RunFolder, role: str = "benchmark") -> list[ScoringItem]:
     """Finished (status ok) generations of the run with the given role, as metric inputs."""
     items = []
-    for rec in folder.generations().values():
+    for rec in folder.current_generations():
         result = rec.get("result") or {}
         if rec.get("role", "benchmark") != role or result.get("status") != "ok":
             continue

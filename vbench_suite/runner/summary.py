@@ -18,11 +18,11 @@ def _pct(values: list[float], q: float) -> float | None:
 
 def summarise(folder: RunFolder) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the summary table, one row per benchmarked backend."""
-    gens = [g for g in folder.generations().values() if g.get("role", "benchmark") != REFERENCE_ROLE]
+    gens = [g for g in folder.current_generations() if g.get("role", "benchmark") != REFERENCE_ROLE]
     by_backend: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for g in gens:
         by_backend[g["backend"]].append(g)
-    scores = folder.latest_scores()
+    scores = folder.current_scores()
     metric_names = sorted({s["metric"] for s in scores})
     header = ["backend", "ok", "refused", "failed", "unsupported", "latency p50 (s)", "latency p90 (s)",
               "USD per 10 s"]

@@ -27,6 +27,33 @@ VIDEOS = "videos"
 SCORE_IDENTITY = ("metric", "profile", "scope", "backend", "other", "prompt_id", "category", "sample", "key")
 
 
+def current_generations(records: Iterable[dict[str, Any]], fingerprints: dict[str, Any]
+                        ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Split generation records into the current ones and a count of superseded ones per backend.
+
+    A backend's records are current when made under its fingerprint in `fingerprints` (run.json: the one of its
+    latest invocation). Records made under an earlier fingerprint (other weights, settings or model version) stay
+    on disk but are not the same generator, so reports and scores leave them out rather than pool two models in one
+    row. Backends without a recorded fingerprint (e.g. the FVD reference renderer) keep every record.
+    """
+    kept: list[dict[str, Any]] = []
+    superseded: dict[str, int] = {}
+    for rec in records:
+        want = fingerprints.get(rec.get("backend", ""))
+        got = (rec.get("result") or {}).get("fingerprint")
+        if want is None or got is None or got == want:
+            kept.append(rec)
+        else:
+            superseded[rec["backend"]] = superseded.get(rec["backend"], 0) + 1
+    return kept, superseded
+
+
+def scores_of(scores: Iterable[dict[str, Any]], keys: set[str]) -> list[dict[str, Any]]:
+    """Score records of the generations `keys`, plus every set-level record (those carry no key and are recomputed
+    over the current generations whenever one is added)."""
+    return [s for s in scores if not s.get("key") or s["key"] in keys]
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -134,6 +161,21 @@ class RunFolder:
     def generations(self) -> dict[str, dict[str, Any]]:
         """Latest generation record per cache key."""
         return {r["key"]: r for r in read_jsonl(self.path / GENERATIONS) if "key" in r}
+
+    def current_generations(self) -> list[dict[str, Any]]:
+        """`generations()` without records superseded by a newer fingerprint of their backend (see
+        `current_generations`); what scores, summaries and reports use. Spending and resuming use every record."""
+        meta = self.read_meta() if self.run_json.is_file() else {}
+        return current_generations(self.generations().values(), meta.get("fingerprints") or {})[0]
+
+    def superseded_generations(self) -> dict[str, int]:
+        """backend -> number of its records made under an earlier fingerprint (kept on disk, not reported)."""
+        meta = self.read_meta() if self.run_json.is_file() else {}
+        return current_generations(self.generations().values(), meta.get("fingerprints") or {})[1]
+
+    def current_scores(self) -> list[dict[str, Any]]:
+        """`latest_scores()` of the current generations (see `scores_of`)."""
+        return scores_of(self.latest_scores(), {g["key"] for g in self.current_generations()})
 
     def append_job(self, key: str, backend: str, job: dict[str, Any]) -> None:
         """Persist a remote job (id, status URL, ...) before polling; never pass secrets."""
