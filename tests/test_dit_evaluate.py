@@ -5,8 +5,9 @@ import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
+import torch
 
-from vbench_suite.backends.dit.evaluate import adherence, held_out_specs, other_shape
+from vbench_suite.backends.dit.evaluate import adherence, held_out_specs, other_shape, prompt_steering
 from vbench_suite.shapes.grammar import HELD_OUT_TRIPLES, to_prompt
 from vbench_suite.shapes.render import render
 
@@ -64,3 +65,29 @@ def test_other_shape_changes_only_the_shape():
     assert other.objects[0].shape != spec.objects[0].shape
     assert (other.objects[0].colour, other.objects[0].motion, other.background) == (
         spec.objects[0].colour, spec.objects[0].motion, spec.background)
+
+
+class PromptFollowingPipe(RenderingPipe):
+    """SDEdit stand-in that ignores the starting latent and draws exactly what its prompt says."""
+
+    def __init__(self, specs):
+        super().__init__(list(specs) + [other_shape(s) for s in specs])
+        self.cfg = SimpleNamespace(num_frames=17, autoencoder=SimpleNamespace(image_size=64))
+
+    def encode_video(self, video):
+        return torch.zeros(1)
+
+    def sample_latents(self, samples, init, start):
+        assert len(init) == len(samples) and 0 < start < 1
+        self._pending = samples
+        return torch.zeros(len(samples))
+
+    def decode(self, latents):
+        return self.generate(self._pending)
+
+
+def test_prompt_steering_of_a_generator_that_follows_the_prompt():
+    specs = held_out_specs(3, "train")
+    out = prompt_steering(PromptFollowingPipe(specs), specs, [0.5, 0.9], steps=1, guidance=1.0)
+    assert out == {t: {"own_prompt": 1.0, "other_prompt_follows_prompt": 1.0, "other_prompt_keeps_latent": 0.0}
+                   for t in ("0.5", "0.9")}

@@ -162,16 +162,18 @@ class RunFolder:
         """Latest generation record per cache key."""
         return {r["key"]: r for r in read_jsonl(self.path / GENERATIONS) if "key" in r}
 
+    def _split_generations(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        meta = self.read_meta() if self.run_json.is_file() else {}
+        return current_generations(self.generations().values(), meta.get("fingerprints") or {})
+
     def current_generations(self) -> list[dict[str, Any]]:
         """`generations()` without records superseded by a newer fingerprint of their backend (see
         `current_generations`); what scores, summaries and reports use. Spending and resuming use every record."""
-        meta = self.read_meta() if self.run_json.is_file() else {}
-        return current_generations(self.generations().values(), meta.get("fingerprints") or {})[0]
+        return self._split_generations()[0]
 
     def superseded_generations(self) -> dict[str, int]:
         """backend -> number of its records made under an earlier fingerprint (kept on disk, not reported)."""
-        meta = self.read_meta() if self.run_json.is_file() else {}
-        return current_generations(self.generations().values(), meta.get("fingerprints") or {})[1]
+        return self._split_generations()[1]
 
     def current_scores(self) -> list[dict[str, Any]]:
         """`latest_scores()` of the current generations (see `scores_of`)."""
