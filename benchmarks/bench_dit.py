@@ -10,7 +10,9 @@ Target (issue 4): a 16-frame 64x64 video at default settings in under 10 s on th
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from vbench_suite.backends.dit.config import TrainConfig
 from vbench_suite.backends.dit.model import VideoDiT
 from vbench_suite.backends.dit.pipeline import DiTPipeline, single_prompt
 from vbench_suite.backends.dit.sampler import flow_matching_loss
+from vbench_suite.backends.dit.text_encoder import TEXT_DIM
 
 
 def peak_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -55,10 +58,8 @@ def dit_forward_flops(model: VideoDiT, batch: int, frames: int, tokens_per_frame
 
 def training_step_seconds(pipe: DiTPipeline, steps: int, batch: int = TrainConfig.dit_batch) -> float:
     """Median seconds of one DiT optimiser step (forward, backward, AdamW) on random latents of the model's shape,
-    bf16 autocast as in training, on a copy of the model so the loaded weights stay untouched."""
-    import copy
-    import statistics
-
+    bf16 autocast and training-time sampling as in the recipe, on a copy of the model so the loaded weights stay
+    untouched."""
     model = copy.deepcopy(pipe.dit).train().requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     c, frames, h, w = pipe.cfg.latent_shape
@@ -66,15 +67,15 @@ def training_step_seconds(pipe: DiTPipeline, steps: int, batch: int = TrainConfi
     gen = torch.Generator().manual_seed(0)
     mask = torch.zeros(batch, frames, length, dtype=torch.bool)
     mask[:, :, :12] = True  # a typical prompt's tokens in the first slot
-    data = {"x0": torch.randn(batch, c, frames, h, w, generator=gen), "text": torch.randn(batch, length, 384, generator=gen),
-            "text_mask": mask, "pooled": torch.randn(batch, frames, 384, generator=gen),
+    data = {"x0": torch.randn(batch, c, frames, h, w, generator=gen), "text": torch.randn(batch, length, TEXT_DIM, generator=gen),
+            "text_mask": mask, "pooled": torch.randn(batch, frames, TEXT_DIM, generator=gen),
             "image": torch.zeros(batch, c, h, w), "image_flag": torch.zeros(batch),
             "weight": torch.ones(batch, 1, frames, h, w)}
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = flow_matching_loss(model, data, gen, 1.0, 1.2)
+            loss = flow_matching_loss(model, data, gen, TrainConfig.time_logit_mean, TrainConfig.time_logit_std)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -78,13 +78,12 @@ class Attention(nn.Module):
         q = self.q(x).reshape(s, n, h, d // h).transpose(1, 2)  # (S, h, N, d/h)
         k, v = self.kv(ctx).reshape(s, ctx.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)  # (S, h, L, d/h) each
         if FUSED_ATTENTION:
-            attn_mask = None if mask is None else mask[:, None]  # (S, 1, N, L)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (S, h, N, d/h)
-            return self.proj(out.transpose(1, 2).reshape(s, n, d))
-        scores = (q @ k.transpose(-2, -1)) * (d // h) ** -0.5  # (S, h, N, L)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None], float("-inf"))  # every query row keeps >= 1 token
-        out = scores.float().softmax(dim=-1).to(v.dtype) @ v  # (S, h, N, d/h)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None])
+        else:
+            scores = (q @ k.transpose(-2, -1)) * (d // h) ** -0.5  # (S, h, N, L)
+            if mask is not None:
+                scores = scores.masked_fill(~mask[:, None], float("-inf"))  # every query row keeps >= 1 token
+            out = scores.float().softmax(dim=-1).to(v.dtype) @ v  # (S, h, N, d/h)
         return self.proj(out.transpose(1, 2).reshape(s, n, d))  # (S, N, D)
 
 
