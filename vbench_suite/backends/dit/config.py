@@ -152,7 +152,7 @@ class TrainConfig:
     vae_steps: int = 4000
     vae_batch: int = 24
     vae_lr: float = 1e-3
-    dit_steps: int = 9600
+    dit_steps: int = 13000
     dit_batch: int = 24
     dit_lr: float = 5e-4
     warmup_steps: int = 200
