@@ -28,6 +28,12 @@ def test_train_resume_and_load(tmp_path: Path) -> None:
     assert second.dit_step == 3
     stages = [json.loads(line)["stage"] for line in (out / LOG_FILE).read_text().splitlines()]
     assert {"vae", "dit", "decoder"} <= set(stages)
+    # resuming with another autoencoder packing is refused by name, not with a tensor-shape error
+    import dataclasses
+    cfg = tiny_config()
+    other = dataclasses.replace(cfg, autoencoder=dataclasses.replace(cfg.autoencoder, latent_channels=6))
+    with pytest.raises(SystemExit, match="another architecture.*--latent-channels"):
+        Trainer(out, more, torch.device("cpu"), other).load()
 
     export(out, tmp_path / "weights")
     pipe = DiTPipeline.load(tmp_path / "weights", device="cpu")

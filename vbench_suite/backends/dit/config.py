@@ -203,6 +203,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-batch", type=int, default=TrainConfig.image_batch,
                         help="extra one-frame samples per DiT step (joint image-video training; 0 = videos only)")
     parser.add_argument("--decoder-steps", type=int, default=TrainConfig.decoder_steps)
+    parser.add_argument("--temporal-factor", type=int, default=None,
+                        help="autoencoder frames per latent frame (default: the shipped architecture's)")
+    parser.add_argument("--latent-channels", type=int, default=None,
+                        help="autoencoder latent channels (default: the shipped architecture's)")
     parser.add_argument("--stage", choices=("all", "decoder"), default="all",
                         help="'decoder': only the decoder-sharpening stage (may run beside a DiT run on the same --out)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

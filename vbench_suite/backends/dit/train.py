@@ -49,11 +49,13 @@ DIT_ONLY_SETTINGS = {"dit_batch", "dit_lr", "warmup_steps", "ema_decay", "num_vi
                      "time_logit_mean", "time_logit_std", "image_batch"}
 
 
-def pipeline_config() -> PipelineConfig:
-    """The shipped model's architecture."""
+def pipeline_config(temporal_factor: int | None = None, latent_channels: int | None = None) -> PipelineConfig:
+    """The shipped model's architecture; `temporal_factor` / `latent_channels` (None = shipped) change the
+    autoencoder's packing for experiments (17 frames need a factor dividing 16)."""
     return PipelineConfig(
         num_frames=17,
-        autoencoder=AutoencoderConfig(image_size=64, temporal_factor=4, channels=(32, 64, 96), latent_channels=8),
+        autoencoder=AutoencoderConfig(image_size=64, temporal_factor=temporal_factor or 4, channels=(32, 64, 96),
+                                      latent_channels=latent_channels or 8),
         dit=DiTConfig(hidden_size=128, depth=4, num_heads=4, mlp_ratio=4.0, patch_size=2),
         max_text_tokens=32, default_steps=20, default_guidance=4.0)
 
@@ -306,6 +308,9 @@ class Trainer:
         if saved != {k: v for k, v in dataclasses.asdict(self.tcfg).items() if k not in ignore}:
             raise SystemExit(f"{path} was written with different training settings: {state['train_config']}")
         saved = PipelineConfig.from_dict(state["pipeline"])
+        if saved.autoencoder != self.cfg.autoencoder:
+            raise SystemExit(f"{path} holds an autoencoder of another architecture ({saved.autoencoder}); pass the "
+                             "same --temporal-factor/--latent-channels as when it was started, or another --out")
         self.vae.load_state_dict(state["vae"])
         self.vae_opt.load_state_dict(state["vae_opt"])
         if state["dit_step"] > 0:
@@ -455,7 +460,8 @@ class Trainer:
         last_save = time.time()
         while step < self.tcfg.decoder_steps and not self.stop and time.time() < deadline:
             rng = np.random.default_rng([self.tcfg.seed, 4, step])
-            gen = torch.Generator(self.device).manual_seed(self.tcfg.seed * 1_000_003 + 11 * step + 5)
+            # A CPU generator (as for the DiT): noise is drawn on the CPU and moved, so CPU and CUDA runs agree.
+            gen = torch.Generator().manual_seed(self.tcfg.seed * 1_000_003 + 11 * step + 5)
             groups = vae_batch(self.cfg, rng, self.tcfg.vae_batch).to(self.device)
             with torch.no_grad():
                 mean, _ = self.vae.encode_groups(groups)  # (N, C, h, w)
@@ -496,7 +502,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                        decoder_steps=args.decoder_steps, object_weight=args.object_weight,
                        image_batch=args.image_batch)
     args.out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(args.out, tcfg, device)
+    trainer = Trainer(args.out, tcfg, device, pipeline_config(args.temporal_factor, args.latent_channels))
     trainer.load()
 
     def _stop(signum: int, frame: Any) -> None:
