@@ -181,9 +181,9 @@ def encode_prompts(text: TextEncoder, prompts: Sequence[str], chunk: int = 256) 
     tokens, masks, pooled = [], [], []
     for i in range(0, len(prompts), chunk):
         e = text.encode(prompts[i:i + chunk])
-        tokens.append(e.tokens.half())
-        masks.append(e.mask)
-        pooled.append(e.pooled)
+        tokens.append(e.tokens.half().cpu())  # the table lives on the CPU with the latents; batches move
+        masks.append(e.mask.cpu())
+        pooled.append(e.pooled.cpu())
     return {"tokens": torch.cat(tokens), "mask": torch.cat(masks), "pooled": torch.cat(pooled)}
 
 
