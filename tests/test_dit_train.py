@@ -2,6 +2,7 @@
 and a stopped run resumes where it stopped."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -29,7 +30,6 @@ def test_train_resume_and_load(tmp_path: Path) -> None:
     stages = [json.loads(line)["stage"] for line in (out / LOG_FILE).read_text().splitlines()]
     assert {"vae", "dit", "decoder"} <= set(stages)
     # resuming with another autoencoder packing is refused by name, not with a tensor-shape error
-    import dataclasses
     cfg = tiny_config()
     other = dataclasses.replace(cfg, autoencoder=dataclasses.replace(cfg.autoencoder, latent_channels=6))
     with pytest.raises(SystemExit, match="another architecture.*--latent-channels"):
@@ -122,3 +122,11 @@ def test_first_frames_cuts_a_batch_to_latent_frame_zero() -> None:
     assert torch.equal(frames["text_mask"][:, 0], batch["text_mask"][:, 0]) and frames["pooled"].shape == (b, 1, 384)
     assert frames["weight"].shape == (b, 1, 1, h, w)
     assert not frames["image"].any() and not frames["image_flag"].any()  # the answer is never given as the condition
+
+
+def test_module_entry_reports_a_bad_packing_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vbench_suite.backends.dit.train import main
+
+    assert main(["--out", str(tmp_path / "run"), "--temporal-factor", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "num_frames must be 1 + 3*k" in err and "Traceback" not in err

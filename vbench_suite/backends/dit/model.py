@@ -27,7 +27,8 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 def sinusoidal_1d(positions: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """(P,) float positions -> (P, dim) sin/cos embedding."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=positions.device) / half)  # (dim/2,)
+    steps = torch.arange(half, dtype=torch.float32, device=positions.device)  # (dim/2,)
+    freqs = torch.exp(-math.log(max_period) * steps / half)  # (dim/2,)
     args = positions.float()[:, None] * freqs[None]  # (P, dim/2)
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)  # (P, dim)
 

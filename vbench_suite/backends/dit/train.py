@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from vbench_suite.backends.dit.config import (CONFIG_FILE, WEIGHTS_FILE, Autoenc
 from vbench_suite.backends.dit.model import VideoDiT
 from vbench_suite.backends.dit.sampler import flow_matching_loss
 from vbench_suite.backends.dit.text_encoder import TextEncoder
+from vbench_suite.errors import UserError
 from vbench_suite.shapes.grammar import COLOURS, SceneSpec, sample_spec, to_prompt, STYLES, MOTION_PHRASES
 from vbench_suite.shapes.render import ObjectTrack, SceneLayout, draw, layout
 
@@ -522,7 +524,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_train_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    return run_from_args(args)
+    try:
+        return run_from_args(args)
+    except UserError as exc:  # one line and exit 2, as `vbench-suite train-dit` does
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":
