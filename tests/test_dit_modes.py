@@ -89,7 +89,7 @@ def test_token_masking_changes_colour_at_the_boundary(pipe: DiTPipeline) -> None
     b = to_prompt(single("blue", "circle", "left", background="black"))
     two = SampleSpec(segments=(Segment(0, 8, a), Segment(9, 16, b)), seed=5, steps=STEPS)
     colours = frame_colours(pipe.generate([two])[0])
-    # latent frames 0-2 (frames 0-8) follow the first prompt, latent frames 3-4 (frames 9-16) the second
+    # latent frames 0-4 (frames 0-8) follow the first prompt, latent frames 5-8 (frames 9-16) the second
     assert sum(c == "red" for c in colours[:8]) >= 6, colours
     assert sum(c == "blue" for c in colours[10:]) >= 5, colours
 

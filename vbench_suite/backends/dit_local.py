@@ -5,7 +5,8 @@ keyframes (prompt + `first_frame` and/or `last_frame`). Options in `request.extr
 
 - `steps` (int, default from the checkpoint) and `guidance` (float) for the sampler;
 - `segments`: [[first_frame, last_frame, prompt], ...] for token masking (different prompts for different frames;
-  each latent frame follows the segment covering most of its frames, so changes land on frames 1, 5, 9, 13);
+  each latent frame follows the segment covering most of its frames, so changes land on the first frame of a
+  latent frame: 1, 3, 5, ... with the shipped 2-frame packing);
 - `interpolate`: {"prompt": str, "seed": int, "alpha": float, "method": "slerp" | "linear"}: the video decoded from
   the latent between this request's generation (alpha 0) and the generation of the other prompt/seed (alpha 1).
 

@@ -149,10 +149,10 @@ class TrainConfig:
     """Training hyper-parameters (saved with the checkpoint; a resumed run must use the same values)."""
 
     seed: int = 0
-    vae_steps: int = 4000
+    vae_steps: int = 2000
     vae_batch: int = 24
     vae_lr: float = 1e-3
-    dit_steps: int = 13000
+    dit_steps: int = 9500
     dit_batch: int = 24
     dit_lr: float = 5e-4
     warmup_steps: int = 200

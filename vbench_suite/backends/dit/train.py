@@ -52,11 +52,12 @@ DIT_ONLY_SETTINGS = {"dit_batch", "dit_lr", "warmup_steps", "ema_decay", "num_vi
 
 
 def pipeline_config(temporal_factor: int | None = None, latent_channels: int | None = None) -> PipelineConfig:
-    """The shipped model's architecture; `temporal_factor` / `latent_channels` (None = shipped) change the
-    autoencoder's packing for experiments (17 frames need a factor dividing 16)."""
+    """The shipped model's architecture (2 video frames per latent frame after frame 0, 8 latent channels);
+    `temporal_factor` / `latent_channels` (None = shipped) change the autoencoder's packing for experiments
+    (17 frames need a factor dividing 16). Packing 4 frames rounded moving diamonds in the autoencoder itself."""
     return PipelineConfig(
         num_frames=17,
-        autoencoder=AutoencoderConfig(image_size=64, temporal_factor=temporal_factor or 4, channels=(32, 64, 96),
+        autoencoder=AutoencoderConfig(image_size=64, temporal_factor=temporal_factor or 2, channels=(32, 64, 96),
                                       latent_channels=latent_channels or 8),
         dit=DiTConfig(hidden_size=128, depth=4, num_heads=4, mlp_ratio=4.0, patch_size=2),
         max_text_tokens=32, default_steps=20, default_guidance=4.0)
