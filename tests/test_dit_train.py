@@ -12,6 +12,7 @@ import torch
 from vbench_suite.backends.dit.config import TrainConfig, tiny_config
 from vbench_suite.backends.dit.pipeline import DiTPipeline
 from vbench_suite.backends.dit.train import LOG_FILE, Trainer, export
+from vbench_suite.errors import ConfigError
 
 
 def test_train_resume_and_load(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_train_resume_and_load(tmp_path: Path) -> None:
     # resuming with another autoencoder packing is refused by name, not with a tensor-shape error
     cfg = tiny_config()
     other = dataclasses.replace(cfg, autoencoder=dataclasses.replace(cfg.autoencoder, latent_channels=6))
-    with pytest.raises(SystemExit, match="another architecture.*--latent-channels"):
+    with pytest.raises(ConfigError, match="another architecture.*--latent-channels"):
         Trainer(out, more, torch.device("cpu"), other).load()
 
     export(out, tmp_path / "weights")
@@ -106,7 +107,7 @@ def test_joint_image_video_training_runs_and_an_older_checkpoint_still_resumes(t
     assert Trainer(out, old, torch.device("cpu"), tiny_config()).load()
     # ... and refuses a changed DiT setting once the DiT has started.
     changed = TrainConfig(**{**tcfg.__dict__, "image_batch": 5})
-    with pytest.raises(SystemExit, match="different training settings"):
+    with pytest.raises(ConfigError, match=r"different training settings: image_batch 0 \(now 5\);.*another --out"):
         Trainer(out, changed, torch.device("cpu"), tiny_config()).load()
 
 

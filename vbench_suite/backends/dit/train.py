@@ -36,7 +36,7 @@ from vbench_suite.backends.dit.config import (CONFIG_FILE, WEIGHTS_FILE, Autoenc
 from vbench_suite.backends.dit.model import VideoDiT
 from vbench_suite.backends.dit.sampler import flow_matching_loss
 from vbench_suite.backends.dit.text_encoder import TextEncoder
-from vbench_suite.errors import UserError
+from vbench_suite.errors import ConfigError, UserError
 from vbench_suite.shapes.grammar import COLOURS, SceneSpec, sample_spec, to_prompt, STYLES, MOTION_PHRASES
 from vbench_suite.shapes.render import ObjectTrack, SceneLayout, draw, layout
 
@@ -307,13 +307,16 @@ class Trainer:
             ignore |= DIT_ONLY_SETTINGS
         # Settings added after a checkpoint was written take their defaults (which reproduce the old behaviour).
         written = {**dataclasses.asdict(TrainConfig()), **state["train_config"]}
-        saved = {k: v for k, v in written.items() if k not in ignore}
-        if saved != {k: v for k, v in dataclasses.asdict(self.tcfg).items() if k not in ignore}:
-            raise SystemExit(f"{path} was written with different training settings: {state['train_config']}")
+        now = dataclasses.asdict(self.tcfg)
+        changed = {k: (v, now[k]) for k, v in written.items() if k not in ignore and k in now and now[k] != v}
+        if changed:
+            listed = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in sorted(changed.items()))
+            raise ConfigError(f"{path} was written with different training settings: {listed}; resume with the "
+                              "settings it was started with, or train into another --out")
         saved = PipelineConfig.from_dict(state["pipeline"])
         if saved.autoencoder != self.cfg.autoencoder:
-            raise SystemExit(f"{path} holds an autoencoder of another architecture ({saved.autoencoder}); pass the "
-                             "same --temporal-factor/--latent-channels as when it was started, or another --out")
+            raise ConfigError(f"{path} holds an autoencoder of another architecture ({saved.autoencoder}); pass the "
+                              "same --temporal-factor/--latent-channels as when it was started, or another --out")
         self.vae.load_state_dict(state["vae"])
         self.vae_opt.load_state_dict(state["vae_opt"])
         if state["dit_step"] > 0:
