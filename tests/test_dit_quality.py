@@ -9,10 +9,13 @@ below the measured rates (docs/dit.md) to leave room for float rounding across m
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
-from vbench_suite.backends.dit.evaluate import adherence, held_out_specs
+from vbench_suite.backends.dit.evaluate import adherence, held_out_specs, main
 from vbench_suite.backends.dit.pipeline import WEIGHTS_DIR, DiTPipeline
 
 pytestmark = [pytest.mark.skipif(not (WEIGHTS_DIR / "model.safetensors").is_file(), reason="no shipped weights")]
@@ -36,3 +39,13 @@ def test_shipped_checkpoint_meets_the_held_out_target(pipe: DiTPipeline) -> None
     out = adherence(pipe, held_out_specs(46), steps=20, guidance=4.0, seeds=2)
     assert out["videos"] == 92
     assert out["colour_shape_motion"]["rate"] >= 0.80, out
+
+
+def test_evaluate_command_prints_and_writes_its_result(pipe: DiTPipeline, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+
+    assert main(["--n", "2", "--steps", "2", "--threads", "2", "--out", str(tmp_path / "eval" / "result.json")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads((tmp_path / "eval" / "result.json").read_text())
+    assert printed == written
+    assert written["weights"] == pipe.version and written["held_out"]["videos"] == 2

@@ -195,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(e.g. 0.5 0.7 0.9; training-split scenes)")
     parser.add_argument("--fvd", type=int, default=0, metavar="N",
                         help="also compute FVD on N videos per set (trained, untrained, reference floor)")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+                        help="also write the JSON result to FILE (it is always printed)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -211,7 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fvd:
         out["fvd"] = fvd_comparison(pipe, args.fvd, steps, guidance)
     out["seconds"] = round(time.time() - t0, 1)
-    print(json.dumps(out, indent=2))
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
     return 0
 
 
