@@ -131,3 +131,15 @@ def test_module_entry_reports_a_bad_packing_in_one_line(tmp_path: Path, capsys: 
     assert main(["--out", str(tmp_path / "run"), "--temporal-factor", "3"]) == 2
     err = capsys.readouterr().err
     assert "num_frames must be 1 + 3*k" in err and "Traceback" not in err
+
+
+def test_training_defaults_build_the_shipped_architecture() -> None:
+    """`make train-dit` with no flags must train the model that ships (same autoencoder, DiT and frame count)."""
+    from vbench_suite.backends.dit.config import PipelineConfig
+    from vbench_suite.backends.dit.pipeline import WEIGHTS_DIR
+    from vbench_suite.backends.dit.train import pipeline_config
+
+    shipped = PipelineConfig.from_dict(json.loads((WEIGHTS_DIR / "config.json").read_text()))
+    default = pipeline_config()
+    assert default.autoencoder == shipped.autoencoder and default.dit == shipped.dit
+    assert default.num_frames == shipped.num_frames and default.max_text_tokens == shipped.max_text_tokens
