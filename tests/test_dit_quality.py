@@ -4,8 +4,9 @@ Held-out scenes are single objects whose (colour, shape, motion) triple is exclu
 analytic checker (`vbench_suite.shapes.checker`) reads colour, shape and motion back from each generated video.
 The default test generates 12 videos (about 15 s on 2 CPU cores; 11 of 12 right when written), so a broken or
 swapped checkpoint, sampler or autoencoder is caught by `make test`; the `slow` test repeats the whole published
-protocol (92 videos, ~1.7 min) against the issue's 80 % target. Sampling is seeded, so both are deterministic on one platform; the thresholds sit
-below the measured rates (docs/dit.md) to leave room for float rounding across machines, not for chance.
+protocol (92 videos, ~1.7 min) against the issue's 80 % target. Sampling is seeded, so both are deterministic on
+one platform; the thresholds sit below the measured rates (docs/dit.md) to leave room for float rounding across
+machines, not for chance.
 """
 from __future__ import annotations
 
@@ -43,7 +44,6 @@ def test_shipped_checkpoint_meets_the_held_out_target(pipe: DiTPipeline) -> None
 
 def test_evaluate_command_prints_and_writes_its_result(pipe: DiTPipeline, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-
     assert main(["--n", "2", "--steps", "2", "--threads", "2", "--out", str(tmp_path / "eval" / "result.json")]) == 0
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((tmp_path / "eval" / "result.json").read_text())

@@ -53,9 +53,10 @@ def test_object_mask_marks_the_object_in_each_latent_frame() -> None:
     mask = object_mask(to_model_video(draw(scene)), scene.background_rgb, cfg)  # (T, h, w)
     assert mask.shape == (cfg.latent_frames, 16, 16)
     track = scene.tracks[0]
-    for k, frame in enumerate(range(0, cfg.num_frames, cfg.autoencoder.temporal_factor)):  # the last pixel frame of each latent frame
+    a = cfg.autoencoder
+    for k, frame in enumerate(range(0, cfg.num_frames, a.temporal_factor)):  # each latent frame's last pixel frame
         x, y = track.centres[frame]
-        assert mask[k, int(y) // 4, int(x) // 4], k
+        assert mask[k, int(y) // a.spatial_factor, int(x) // a.spatial_factor], k
     # an object of side <= 16 px moving right covers a small part of each latent frame, and moves right over time
     assert 0.0 < mask.float().mean() < 0.3
     cols = [float(torch.nonzero(mask[k])[:, 1].float().mean()) for k in range(cfg.latent_frames)]
