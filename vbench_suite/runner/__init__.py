@@ -161,13 +161,18 @@ def _check_config(config: RunConfig) -> None:
 
 def backend_option_names(cls: type) -> list[str] | None:
     """Keyword options the backend class's constructor accepts (following `**options` up to the base classes that
-    take them), or None when it accepts any keyword."""
+    take them), or None when it accepts any keyword (then the constructor itself must reject what it cannot use)."""
     names: list[str] = []
+    seen = False
     for klass in cls.__mro__:
         if "__init__" not in vars(klass):
             continue
         if klass is object:
-            return None  # every constructor on the way passed **options on: anything goes
+            # The last constructor read took **options with nothing above to pass them to: it rejects the rest
+            # (as RemoteBackend does) if it names any option, else it takes anything (a plugin's free-form
+            # options) and is not checked. No constructor at all: no options.
+            return names if names or not seen else None
+        seen = True
         params = inspect.signature(klass.__init__).parameters.values()
         names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                   and p.name not in names]
