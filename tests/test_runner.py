@@ -406,3 +406,15 @@ def test_chunked_scoring_gives_what_one_batch_gives(tmp_path: Path) -> None:
     folder = RunFolder(run_benchmark(config).run_dir)
     scores = [s for s in folder.latest_scores() if s["metric"] == "lpips_ref"]
     assert [(s["prompt_id"], s["status"]) for s in scores] == [("i2v", "ok")]
+
+
+def test_a_lowered_cap_never_stops_a_backend_that_costs_nothing(tmp_path: Path,
+                                                                _remote_toy: None) -> None:
+    # A paid backend spent 2 USD; resuming with a cap of 1 USD must not refuse the free local backend's requests.
+    paid = replace(_config(tmp_path, "cap", n=2, backend_options={"toy-remote": {"cost_usd": 1.0}}),
+                   backends=("toy-remote",))
+    run_benchmark(paid)
+    both = replace(paid, backends=("toy-remote", "toy"), budget_usd=1.0,
+                   backend_options={"toy-remote": {"cost_usd": 1.0}, "toy": {"bills": False}})
+    outcome = run_benchmark(both)
+    assert outcome.stats.generated == {"toy": 2} and outcome.stats.over_budget == {}

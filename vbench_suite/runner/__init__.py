@@ -82,8 +82,6 @@ class RunOutcome:
     skipped_backends: dict[str, str]
     scored: dict[str, int]
     index_path: Path
-    budget_usd: float | None = None
-    """The cap this invocation ran under."""
 
 
 def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None] | None = None,
@@ -138,7 +136,7 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
     if config.score:
         scored = _score(folder, config, suite, selection, on_score_progress)
     import_run(index_path, folder.path)
-    return RunOutcome(folder.path, stats, skipped, scored, index_path, config.budget_usd)
+    return RunOutcome(folder.path, stats, skipped, scored, index_path)
 
 
 def _check_config(config: RunConfig) -> None:
@@ -371,6 +369,8 @@ def _fvd_not_applicable(reason: str) -> ScoreRecord:
     info = metric_class("fvd").info
     return ScoreRecord(metric="fvd", status="unavailable", reason=reason, scope="set", unit=info.unit,
                        higher_is_better=info.higher_is_better, extra=(("not_applicable", True),))
+
+
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".gif", ".npy", ".mkv")
 
 
