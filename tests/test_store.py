@@ -123,4 +123,5 @@ def test_finding_finished_work_can_leave_out_the_asking_run(tmp_path: Path) -> N
     new = (tmp_path / "runs" / "new").resolve()
     assert find_finished_generation(index, "k1")[0] == new  # type: ignore[index]
     # Before, the asking run's own (newest) row hid every other run's copy.
-    assert find_finished_generation(index, "k1", exclude=new)[0] == (tmp_path / "runs" / "old").resolve()  # type: ignore[index]
+    older = find_finished_generation(index, "k1", exclude=new)
+    assert older is not None and older[0] == (tmp_path / "runs" / "old").resolve()

@@ -210,8 +210,8 @@ class RunFolder:
             latest[tuple(r.get(k) for k in SCORE_IDENTITY)] = (i, r)
             if r.get("status") != "unavailable":
                 last_ran[r.get("metric", "")] = i
-        return [r for i, r in latest.values()
-                if not (r.get("status") == "unavailable" and not r.get("key") and last_ran.get(r.get("metric", ""), -1) > i)]
+        return [r for i, r in latest.values() if not (r.get("status") == "unavailable" and not r.get("key")
+                                                      and last_ran.get(r.get("metric", ""), -1) > i)]
 
     # ---- videos ---------------------------------------------------------------------------------------------
     def video_path(self, backend: str, key: str, suffix: str = ".mp4") -> Path:
