@@ -90,3 +90,22 @@ def test_reused_results_are_named_in_the_summary(tmp_path: Path, capsys: pytest.
     printed = capsys.readouterr().out
     line = f"2 reference-shapes result(s) reused from run {(tmp_path / 'q3').resolve()}"
     assert line in printed and line in (tmp_path / "q4" / "summary.md").read_text()
+
+
+def test_requests_not_sent_for_the_budget_are_counted_per_backend(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VBENCH_EXTRA_BACKENDS", "toy=toy_backends:ToyBackend")
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    out = tmp_path / "r"
+    assert main(["run", "--suite", "smoke", "--backend", "toy", "--backend", "runway", "--out", str(out),
+                 "--option", "toy.cost_usd=1", "--budget-usd", "2.5", "--concurrency", "1", "--limit", "5",
+                 "--no-score", "--no-report", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    line = "3 toy request(s) not sent: the budget cap of 2.5 USD would have been exceeded"
+    assert line in printed and line in (out / "summary.md").read_text()
+    # Resumed without runway: the summary still says why runway did not run.
+    assert main(["run", "--suite", "smoke", "--backend", "toy", "--out", str(out), "--option", "toy.cost_usd=1",
+                 "--budget-usd", "2.5", "--limit", "5", "--no-score", "--no-report", "--no-progress"]) == 0
+    summary = (out / "summary.md").read_text()
+    assert line in summary and "backend runway skipped: " in summary and "RUNWAYML_API_SECRET" in summary

@@ -75,17 +75,19 @@ def run(args: argparse.Namespace) -> int:
     summary_md = to_markdown(header, rows)
     reasons = unavailable_reasons(folder)
     notes = "".join(f"- {m}: unavailable — {r}\n" for m, r in sorted(reasons.items()))
-    skipped = "".join(f"- backend {b} skipped: {r}\n" for b, r in sorted(outcome.skipped_backends.items()))
+    meta = folder.read_meta()
+    # run.json's list covers every invocation into the folder (a backend skipped earlier and not asked for now).
+    skipped_backends = meta.get("skipped_backends") or outcome.skipped_backends
+    skipped = "".join(f"- backend {b} skipped: {r}\n" for b, r in sorted(skipped_backends.items()))
     superseded = [f"{n} {b} generation(s) from an earlier fingerprint of {b} (other weights or settings) are kept "
                   f"in {folder.path} but not in this summary; use a new --out to keep versions apart"
                   for b, n in sorted(folder.superseded_generations().items())]
-    meta = folder.read_meta()
     outcome_lines = superseded + run_outcome_lines(meta)
     (folder.path / "summary.md").write_text(
         f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}" + "".join(f"- {s}\n" for s in outcome_lines),
         encoding="utf-8")
     _print_table(header, rows)
-    for b, r in sorted(outcome.skipped_backends.items()):
+    for b, r in sorted(skipped_backends.items()):
         print(f"skipped backend {b}: {r}")
     for line in outcome_lines:
         print(line)
@@ -107,8 +109,9 @@ def run_outcome_lines(meta: dict) -> list[str]:  # type: ignore[type-arg]
     cap = meta.get("budget_usd")
     for backend, n in sorted((meta.get("over_budget") or {}).items()):
         if n:
-            lines.append(f"{n} {backend} request(s) not sent: the budget cap of {cap if cap is not None else '?'} "
-                         "USD would have been exceeded (raise --budget-usd and run again to send them)")
+            limit = f"{cap:g} USD" if cap is not None else "an earlier invocation's cap"
+            lines.append(f"{n} {backend} request(s) not sent: the budget cap of {limit} would have been exceeded "
+                         "(raise --budget-usd and run again to send them)")
     for backend, sources in sorted((meta.get("reused") or {}).items()):
         for source, n in sorted(sources.items()):
             lines.append(f"{n} {backend} result(s) reused from run {source} (copied, not generated or paid by this "
