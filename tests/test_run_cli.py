@@ -109,3 +109,10 @@ def test_requests_not_sent_for_the_budget_are_counted_per_backend(tmp_path: Path
                  "--budget-usd", "2.5", "--limit", "5", "--no-score", "--no-report", "--no-progress"]) == 0
     summary = (out / "summary.md").read_text()
     assert line in summary and "backend runway skipped: " in summary and "RUNWAYML_API_SECRET" in summary
+
+
+def test_cli_reuse_choices_are_the_runner_policies() -> None:
+    from vbench_suite.cli.run import REUSE_CHOICES
+    from vbench_suite.runner.generate import REUSE_POLICIES
+
+    assert REUSE_CHOICES == REUSE_POLICIES
