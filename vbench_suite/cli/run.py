@@ -125,12 +125,10 @@ def run_outcome_lines(meta: dict) -> list[str]:  # type: ignore[type-arg]
 
 
 def _criteria(selection: dict) -> str:  # type: ignore[type-arg]
-    parts = [f"--category {c}" for c in selection.get("categories") or []]
-    parts += [f"--tag {t}" for t in selection.get("tags") or []]
-    parts += [f"--prompt-id {p}" for p in selection.get("prompt_ids") or []]
-    if selection.get("limit") is not None:
-        parts.append(f"--limit {selection['limit']}")
-    return " ".join(parts) or "all prompts"
+    from vbench_suite.runner.select import Selection
+
+    return Selection(tuple(selection.get("categories") or ()), tuple(selection.get("tags") or ()),
+                     tuple(selection.get("prompt_ids") or ()), selection.get("limit")).describe() or "all prompts"
 
 
 def _validate_names(config) -> None:  # type: ignore[no-untyped-def]
