@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,238 @@ def test_a_new_fingerprint_in_the_same_folder_supersedes_the_old_records_in_repo
     run = load_run(second.run_dir)
     assert len(run.generations) == 6 and run.superseded == {"toy": 6}
     assert set(run.scores.dropna(subset=["key"]).query("key != ''")["key"]) <= {g["key"] for g in current}
+
+
+# ---------------------------------------------------------------------------------------------- selection (item 3)
+
+SHAPES_SUITE = """name: mixed
+version: "1.0"
+fvd_reference: shapes-world
+defaults: {duration_s: 1.0, fps: 8, resolution: [32, 32]}
+prompts:
+  - {id: talk-1, text: "A presenter explains the quarterly numbers", category: talking, tags: [speech]}
+  - {id: talk-2, text: "A presenter waves goodbye", category: talking, tags: [speech, known_hard]}
+  - {id: shape-1, text: "a red circle moves left on a black background", category: shapes, tags: [motion]}
+  - {id: shape-2, text: "a blue square moves up on a black background", category: shapes, tags: [motion, known_hard]}
+  - {id: shape-3, text: "a green triangle stays still on a white background", category: shapes}
+"""
+
+
+def _mixed(tmp_path: Path, out: str, **kw) -> RunConfig:  # type: ignore[no-untyped-def]
+    suite = tmp_path / "mixed.yaml"
+    suite.write_text(SHAPES_SUITE, encoding="utf-8")
+    kw.setdefault("reference_samples", 2)
+    return RunConfig(suite=str(suite), backends=("toy",), out=tmp_path / "runs" / out, **kw)
+
+
+def test_selection_intersects_categories_tags_and_ids_then_limits(tmp_path: Path) -> None:
+    from vbench_suite.errors import ConfigError
+    from vbench_suite.runner.select import Selection, select_prompts
+    from vbench_suite.suites import load_suite
+
+    suite = load_suite(_mixed(tmp_path, "x").suite)
+    ids = lambda s: [it.id for it in select_prompts(suite, s).items]  # noqa: E731
+    assert ids(Selection(tags=("known_hard",))) == ["talk-2", "shape-2"]
+    assert ids(Selection(categories=("shapes",), tags=("motion",))) == ["shape-1", "shape-2"]
+    assert ids(Selection(categories=("shapes", "talking"), tags=("known_hard",), limit=1)) == ["talk-2"]
+    assert ids(Selection(prompt_ids=("shape-3", "talk-1"))) == ["talk-1", "shape-3"]  # suite order
+    with pytest.raises(ConfigError, match=r"no category 'shape'\. Did you mean 'shapes'\? Valid: talking, shapes"):
+        select_prompts(suite, Selection(categories=("shape",)))
+    with pytest.raises(ConfigError, match="no tag 'fast'.*Valid: speech, known_hard, motion"):
+        select_prompts(suite, Selection(tags=("fast",)))
+    with pytest.raises(ConfigError, match="no prompt id 'shape-9'"):
+        select_prompts(suite, Selection(prompt_ids=("shape-9",)))
+    with pytest.raises(ConfigError, match="matches --category talking --tag motion"):
+        select_prompts(suite, Selection(categories=("talking",), tags=("motion",)))
+
+
+def test_a_subset_without_shapes_prompts_scores_with_fvd_not_applicable(tmp_path: Path) -> None:
+    # Before: the run generated, then failed with "FVD reference folder shapes-world does not exist".
+    outcome = run_benchmark(_mixed(tmp_path, "lim", limit=2, metrics=("fvd", "lpips_temporal")))
+    folder = RunFolder(outcome.run_dir)
+    fvd = [s for s in folder.latest_scores() if s["metric"] == "fvd"]
+    assert len(fvd) == 1 and fvd[0]["status"] == "unavailable"
+    assert "not applicable" in fvd[0]["reason"] and "--limit 2" in fvd[0]["reason"]
+    assert outcome.scored["lpips_temporal"] == 2  # the other metrics scored the subset
+    assert all(g.get("role") != "reference" for g in folder.generations().values())
+    meta = folder.read_meta()
+    assert meta["selection"]["prompts"] == ["talk-1", "talk-2"] and meta["selection"]["limit"] == 2
+    assert meta["selection"]["n_suite_prompts"] == 5
+
+
+def test_the_shapes_reference_is_built_from_the_selected_shapes_prompts_only(tmp_path: Path) -> None:
+    config = _mixed(tmp_path, "sel", prompt_ids=("talk-1", "shape-2"), metrics=("lpips_temporal",))
+    folder = RunFolder(run_benchmark(config).run_dir)
+    refs = [g for g in folder.generations().values() if g.get("role") == "reference"]
+    assert sorted((g["prompt_id"], g["sample"]) for g in refs) == [("shape-2", 0), ("shape-2", 1)]
+    # A resume may select more prompts: allowed, recorded per invocation, and the union kept.
+    run_benchmark(_mixed(tmp_path, "sel", categories=("shapes",), metrics=("lpips_temporal",)))
+    meta = folder.read_meta()
+    assert meta["selection"]["prompts"] == ["talk-1", "shape-2", "shape-1", "shape-3"]
+    assert [inv["selection"]["prompts"] for inv in meta["invocations"]] == [["talk-1", "shape-2"],
+                                                                          ["shape-1", "shape-2", "shape-3"]]
+    assert len([g for g in folder.generations().values() if g.get("role") != "reference"]) == 4
+
+
+def test_a_later_record_of_a_metric_replaces_its_not_applicable_note(tmp_path: Path) -> None:
+    from vbench_suite.types import ScoreRecord
+
+    folder = RunFolder(run_benchmark(_mixed(tmp_path, "na", limit=1, metrics=("fvd",))).run_dir)
+    assert [s["status"] for s in folder.latest_scores() if s["metric"] == "fvd"] == ["unavailable"]
+    # Stand-in for the FVD a later invocation computes once shapes prompts are selected (I3D is too slow here).
+    folder.append_scores([ScoreRecord(metric="fvd", status="ok", value=12.0, scope="set", backend="toy",
+                                      other="shapes-world:mixed@1.0", n=4, n_ref=4).to_dict()])
+    assert [s["status"] for s in folder.latest_scores() if s["metric"] == "fvd"] == ["ok"]
+
+
+# -------------------------------------------------------------------------------------------- reuse (item 5)
+
+@pytest.fixture()
+def _remote_toy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VBENCH_EXTRA_BACKENDS", "toy=toy_backends:ToyBackend,toy-remote=toy_backends:RemoteToyBackend")
+
+
+def test_a_remote_backend_is_measured_anew_in_every_run(tmp_path: Path, _remote_toy: None) -> None:
+    config = replace(_config(tmp_path, "q3", backend_options={"toy-remote": {"cost_usd": 0.5}}),
+                     backends=("toy-remote",))
+    first = run_benchmark(config)
+    second = run_benchmark(replace(config, out=tmp_path / "runs" / "q4"))
+    assert len(_calls(tmp_path)) == 6  # generated (and paid) again, not copied from q3
+    assert sum(second.stats.reused.values()) == 0 and second.stats.generated == {"toy-remote": 3}
+    gens = RunFolder(second.run_dir).generations().values()
+    assert not any(g.get("reused_from") for g in gens) and all(g["billed_usd"] == 0.5 for g in gens)
+    meta = RunFolder(second.run_dir).read_meta()
+    assert meta["reused"] == {} and meta["billed_usd"] == {"toy-remote": 1.5} and meta["reuse"] == "local"
+    # Asked for explicitly, remote results are copied too; `never` copies nothing even from a local backend.
+    third = run_benchmark(replace(config, out=tmp_path / "runs" / "q5", reuse="all"))
+    assert third.stats.reused == {"toy-remote": 3} and len(_calls(tmp_path)) == 6
+    assert first.run_dir != third.run_dir
+
+
+def test_local_results_are_reused_counted_named_and_not_billed_again(tmp_path: Path) -> None:
+    options = {"toy": {"cost_usd": 1.0}}
+    first = run_benchmark(_config(tmp_path, "a", backend_options=options))
+    # A cap of 0 USD: copies cost this run nothing, so all three still come through.
+    second = run_benchmark(_config(tmp_path, "b", backend_options=options, budget_usd=0.0))
+    assert len(_calls(tmp_path)) == 3 and second.stats.reused == {"toy": 3}
+    assert second.stats.reused_from == {"toy": {str(first.run_dir.resolve()): 3}}
+    gens = RunFolder(second.run_dir).generations().values()
+    assert all(g["billed_usd"] == 0.0 and g["result"]["cost_usd"] == 1.0 for g in gens)  # price kept, not spent
+    meta = RunFolder(second.run_dir).read_meta()
+    assert meta["reused"] == {"toy": {str(first.run_dir.resolve()): 3}} and meta["billed_usd"] == {"toy": 0.0}
+    assert meta["over_budget"] == {"toy": 0}
+    assert RunFolder(first.run_dir).read_meta()["billed_usd"] == {"toy": 3.0}
+    # A copy of a copy names the run that generated (and paid for) it.
+    third = run_benchmark(_config(tmp_path, "c", backend_options=options))
+    assert {g["reused_from"] for g in RunFolder(third.run_dir).generations().values()} == {str(first.run_dir.resolve())}
+    never = run_benchmark(_config(tmp_path, "d", backend_options=options, reuse="never"))
+    assert sum(never.stats.reused.values()) == 0 and len(_calls(tmp_path)) == 6
+
+
+def test_may_reuse_follows_the_policy_and_the_backend_kind() -> None:
+    import toy_backends
+
+    from vbench_suite.runner.generate import may_reuse
+
+    local, remote = toy_backends.ToyBackend(), toy_backends.RemoteToyBackend()
+    assert [may_reuse(local, p) for p in ("never", "local", "all")] == [False, True, True]
+    assert [may_reuse(remote, p) for p in ("never", "local", "all")] == [False, False, True]
+
+
+def test_every_remote_vendor_backend_is_marked_remote() -> None:
+    from vbench_suite.backends import BACKENDS, backend_class
+
+    kinds = {name: backend_class(name).remote for name in BACKENDS}
+    assert kinds == {n: n not in ("reference-shapes", "dit-local") for n in BACKENDS}
+
+
+# ------------------------------------------------------------------------------------ run.json outcome (item 4)
+
+def test_run_json_keeps_every_requested_backend_and_its_outcome(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    config = RunConfig(suite=str(write_suite(tmp_path / "suite.yaml", n=5)), backends=("toy", "runway"),
+                       out=tmp_path / "runs" / "o", score=False, budget_usd=2.5, concurrency=1,
+                       backend_options={"toy": {"cost_usd": 1.0}})
+    run_benchmark(config)
+    meta = RunFolder(config.out).read_meta()
+    assert meta["requested_backends"] == ["toy", "runway"]  # the order asked, not sorted
+    assert "RUNWAYML_API_SECRET" in meta["skipped_backends"]["runway"]
+    assert meta["budget_usd"] == 2.5 and meta["over_budget"] == {"toy": 3}
+    assert meta["unsupported"] == {"toy": 0}
+    # Resuming under the same cap sends nothing more and still counts 3 (not 3 + 3) ...
+    run_benchmark(config)
+    assert RunFolder(config.out).read_meta()["over_budget"] == {"toy": 3}
+    # ... a higher cap sends them, and the count drops to 0.
+    run_benchmark(replace(config, budget_usd=10.0))
+    meta = RunFolder(config.out).read_meta()
+    assert meta["over_budget"] == {"toy": 0} and meta["budget_usd"] == 10.0 and meta["billed_usd"] == {"toy": 5.0}
+    assert [inv["budget_usd"] for inv in meta["invocations"]] == [2.5, 2.5, 10.0]
+
+
+def test_run_json_counts_unsupported_requests_per_backend(tmp_path: Path) -> None:
+    config = _config(tmp_path, "u", backend_options={"toy": {"modes": "i2v"}})
+    assert RunFolder(run_benchmark(config).run_dir).read_meta()["unsupported"] == {"toy": 3}
+
+
+# -------------------------------------------------------------------------------------------- options (item 10)
+
+def test_an_option_typo_names_the_close_match_and_the_valid_options(tmp_path: Path) -> None:
+    from vbench_suite.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"backend 'toy' has no option 'cost_us'\. Did you mean 'cost_usd'\? "
+                                          r"Valid options: delay_s, cost_usd, fail_prompts"):
+        run_benchmark(_config(tmp_path, "t", backend_options={"toy": {"cost_us": 1}}))
+    with pytest.raises(ConfigError, match=r"--option for backend 'dit-local', which is not in this run "
+                                          r"\(backends: toy\)"):
+        run_benchmark(_config(tmp_path, "t", backend_options={"dit-local": {"steps": 4}}))
+    assert not (tmp_path / "runs" / "t").exists() and _calls(tmp_path) == []
+
+
+def test_backend_option_names_follow_options_up_to_the_remote_base() -> None:
+    from vbench_suite.backends import backend_class
+    from vbench_suite.runner import backend_option_names
+
+    runway = backend_option_names(backend_class("runway"))
+    assert runway is not None and {"model", "base_url", "poll_interval_s"} <= set(runway)
+    assert backend_option_names(backend_class("reference-shapes")) == []
+
+    class FreeForm(backend_class("reference-shapes")):  # type: ignore[misc]
+        def __init__(self, **anything: object) -> None:
+            self.anything = anything
+
+    assert backend_option_names(FreeForm) is None  # takes any keyword: not second-guessed
+
+
+# ------------------------------------------------------------------------------------ scoring progress (item 10)
+
+def test_scoring_reports_progress_per_metric(tmp_path: Path) -> None:
+    events: list[tuple[str, int, int]] = []
+    outcome = run_benchmark(_config(tmp_path, "p", n=6, score=True, metrics=("lpips_temporal",)),
+                            on_score_progress=lambda m, n, total: events.append((m, n, total)))
+    assert outcome.scored == {"lpips_temporal": 6}
+    assert [e for e in events if e[1]] == [("lpips_temporal", 4, 6), ("lpips_temporal", 2, 6)]
+
+
+def test_chunked_scoring_gives_what_one_batch_gives(tmp_path: Path) -> None:
+    # lpips_ref says "unavailable" for a batch without any paired item; chunks of only text-to-video items must not
+    # leave such a note beside the value of the one image-to-video item.
+    suite = write_suite(tmp_path / "suite.yaml", n=5)
+    suite.write_text(suite.read_text() + "  - id: i2v\n    text: a red circle moves left\n    category: motion\n"
+                     "    mode: i2v\n    image: shapes:a red circle moves left on a black background#frame=0\n")
+    config = RunConfig(suite=str(suite), backends=("toy",), out=tmp_path / "runs" / "c", metrics=("lpips_ref",))
+    folder = RunFolder(run_benchmark(config).run_dir)
+    scores = [s for s in folder.latest_scores() if s["metric"] == "lpips_ref"]
+    assert [(s["prompt_id"], s["status"]) for s in scores] == [("i2v", "ok")]
+
+
+def test_a_lowered_cap_never_stops_a_backend_that_costs_nothing(tmp_path: Path,
+                                                                _remote_toy: None) -> None:
+    # A paid backend spent 2 USD; resuming with a cap of 1 USD must not refuse the free local backend's requests.
+    paid = replace(_config(tmp_path, "cap", n=2, backend_options={"toy-remote": {"cost_usd": 1.0}}),
+                   backends=("toy-remote",))
+    run_benchmark(paid)
+    both = replace(paid, backends=("toy-remote", "toy"), budget_usd=1.0,
+                   backend_options={"toy-remote": {"cost_usd": 1.0}, "toy": {"bills": False}})
+    outcome = run_benchmark(both)
+    assert outcome.stats.generated == {"toy": 2} and outcome.stats.over_budget == {}

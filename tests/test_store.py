@@ -96,3 +96,32 @@ def test_index_import_is_idempotent_and_finds_finished_work(tmp_path: Path) -> N
     assert find_finished_generation(index, "k2") is None  # failed work is not a cache hit
     video.unlink()
     assert find_finished_generation(index, "k1") is None  # nor is a record whose video is gone
+
+
+def test_an_unavailable_note_gives_way_to_a_later_record_of_the_metric(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    note = ScoreRecord(metric="clipsim", status="unavailable", reason="no CLIP weights", scope="set")
+    other = ScoreRecord(metric="fvd", status="unavailable", reason="not applicable", scope="set")
+    folder.append_scores([note.to_dict(), other.to_dict()])
+    assert {s["metric"] for s in folder.latest_scores()} == {"clipsim", "fvd"}
+    folder.append_scores([ScoreRecord(metric="clipsim", status="ok", value=0.3, key="k1").to_dict()])
+    assert [(s["metric"], s["status"]) for s in folder.latest_scores()] == [("fvd", "unavailable"), ("clipsim", "ok")]
+    folder.append_scores([note.to_dict()])  # unavailable again later (weights removed): said again
+    assert ("clipsim", "unavailable") in [(s["metric"], s["status"]) for s in folder.latest_scores()]
+
+
+def test_finding_finished_work_can_leave_out_the_asking_run(tmp_path: Path) -> None:
+    index = tmp_path / "runs" / "index.sqlite"
+    for name, created in (("old", "2026-01-01T00:00:00Z"), ("new", "2026-06-01T00:00:00Z")):
+        folder = RunFolder(tmp_path / "runs" / name)
+        folder.write_meta({"run_id": name, "created": created, "suite": {"name": "s", "version": "1"}, "seed": 0})
+        video = folder.path / "videos" / "toy" / "a.mp4"
+        video.parent.mkdir(parents=True)
+        video.write_bytes(b"\x00")
+        folder.append_generation(_gen("k1"))
+        import_run(index, folder.path)
+    new = (tmp_path / "runs" / "new").resolve()
+    assert find_finished_generation(index, "k1")[0] == new  # type: ignore[index]
+    # Before, the asking run's own (newest) row hid every other run's copy.
+    older = find_finished_generation(index, "k1", exclude=new)
+    assert older is not None and older[0] == (tmp_path / "runs" / "old").resolve()

@@ -69,3 +69,10 @@ class ToyBackend(Backend):
                                 latency=Latency(generating_s=elapsed, total_s=elapsed), cost_usd=self.cost_usd,
                                 video_seconds=request.num_frames / request.fps,
                                 video_sha256=file_sha256(ctx.out_path))
+
+
+class RemoteToyBackend(ToyBackend):
+    """The toy as if a vendor's service made its videos (`remote`): the runner must not reuse them across runs."""
+
+    name = "toy-remote"
+    remote = True

@@ -47,6 +47,10 @@ class Backend(abc.ABC):
     bills_usd: bool = False
     """True when `cost_usd` is money a vendor bills (counts against the run's budget cap). Local backends record
     a self-hosting cost for comparison, which is not spent from the budget."""
+    remote: bool = False
+    """True when a service outside this machine makes the video: the vendor may change the model behind the same
+    name, so every run is a new measurement and the runner's default reuse policy (`--reuse local`) never copies
+    this backend's results from another run."""
 
     @abc.abstractmethod
     def generate(self, request: GenerationRequest, ctx: GenerationContext | None = None) -> GenerationResult:

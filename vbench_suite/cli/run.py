@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from vbench_suite.cli.options import non_negative_float, parse_backend_options, positive_int
+
+REUSE_CHOICES = ("never", "local", "all")
+"""Must equal `vbench_suite.runner.generate.REUSE_POLICIES` (not imported: `--help` stays light)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,7 +33,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-report", dest="report", action="store_false", help="skip writing the report")
     p.add_argument("--strict-capabilities", dest="fit_requests", action="store_false",
                    help="do not fit requests to each backend's durations/resolutions; record them as unsupported")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N prompts of the suite")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use only the first N prompts (after --category/--tag/--prompt-id)")
+    p.add_argument("--category", action="append", dest="categories", default=[], metavar="NAME",
+                   help="use only prompts of this category (repeatable: any of them)")
+    p.add_argument("--tag", action="append", dest="tags", default=[], metavar="TAG",
+                   help="use only prompts with this tag (repeatable: any of them)")
+    p.add_argument("--prompt-id", action="append", dest="prompt_ids", default=[], metavar="ID",
+                   help="use only this prompt (repeatable); --category, --tag and --prompt-id are intersected")
+    p.add_argument("--reuse", choices=REUSE_CHOICES, default="local",
+                   help="copy finished results with the same cache key from other runs in the index: never; local "
+                        "(default: only backends running on this machine; paid APIs are measured anew each run); "
+                        "all")
     p.add_argument("--option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
                    help="backend option, e.g. dit-local.steps=20 (repeatable)")
     p.add_argument("--index", type=Path, default=None, help="SQLite index (default: index.sqlite beside --out)")
@@ -49,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, budget_usd=args.budget_usd, concurrency=args.concurrency,
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None,
         backend_options=parse_backend_options(args.option), index_path=args.index, limit=args.limit,
-        score=args.score, fit_requests=args.fit_requests)
+        categories=tuple(args.categories), tags=tuple(args.tags), prompt_ids=tuple(args.prompt_ids),
+        reuse=args.reuse, score=args.score, fit_requests=args.fit_requests)
     _validate_names(config)
     console = Console(stderr=True)
     outcome = _run_with_progress(config, console, args.progress)
@@ -59,23 +75,24 @@ def run(args: argparse.Namespace) -> int:
     summary_md = to_markdown(header, rows)
     reasons = unavailable_reasons(folder)
     notes = "".join(f"- {m}: unavailable — {r}\n" for m, r in sorted(reasons.items()))
-    skipped = "".join(f"- backend {b} skipped: {r}\n" for b, r in sorted(outcome.skipped_backends.items()))
+    meta = folder.read_meta()
+    # run.json's list covers every invocation into the folder (a backend skipped earlier and not asked for now).
+    skipped_backends = meta.get("skipped_backends") or outcome.skipped_backends
+    skipped = "".join(f"- backend {b} skipped: {r}\n" for b, r in sorted(skipped_backends.items()))
     superseded = [f"{n} {b} generation(s) from an earlier fingerprint of {b} (other weights or settings) are kept "
                   f"in {folder.path} but not in this summary; use a new --out to keep versions apart"
                   for b, n in sorted(folder.superseded_generations().items())]
+    outcome_lines = superseded + run_outcome_lines(meta)
     (folder.path / "summary.md").write_text(
-        f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}" + "".join(f"- {s}\n" for s in superseded),
+        f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}" + "".join(f"- {s}\n" for s in outcome_lines),
         encoding="utf-8")
     _print_table(header, rows)
-    for b, r in sorted(outcome.skipped_backends.items()):
+    for b, r in sorted(skipped_backends.items()):
         print(f"skipped backend {b}: {r}")
-    for line in superseded:
+    for line in outcome_lines:
         print(line)
     for m, r in sorted(reasons.items()):
         print(f"metric {m} unavailable: {r}")
-    over = sum(outcome.stats.over_budget.values())
-    if over:
-        print(f"{over} requests not submitted: the budget cap would have been exceeded")
     print(f"run folder: {outcome.run_dir}")
     print(f"summary:    {folder.path / 'summary.md'}")
     if args.report:
@@ -83,6 +100,35 @@ def run(args: argparse.Namespace) -> int:
         if report_path is not None:
             print(f"report:     {report_path}")
     return 0
+
+
+def run_outcome_lines(meta: dict) -> list[str]:  # type: ignore[type-arg]
+    """Sentences on what run.json says happened beyond the table: requests not sent for the budget, results
+    copied from other runs (not generated or paid by this run), the prompt selection."""
+    lines = []
+    cap = meta.get("budget_usd")
+    for backend, n in sorted((meta.get("over_budget") or {}).items()):
+        if n:
+            limit = f"{cap:g} USD" if cap is not None else "an earlier invocation's cap"
+            lines.append(f"{n} {backend} request(s) not sent: the budget cap of {limit} would have been exceeded "
+                         "(raise --budget-usd and run again to send them)")
+    for backend, sources in sorted((meta.get("reused") or {}).items()):
+        for source, n in sorted(sources.items()):
+            lines.append(f"{n} {backend} result(s) reused from run {source} (copied, not generated or paid by this "
+                         "run; --reuse never measures anew)")
+    selection = meta.get("selection") or {}
+    total = selection.get("n_suite_prompts")
+    if total and len(selection.get("prompts") or []) < total:
+        lines.append(f"{len(selection['prompts'])} of the suite's {total} prompts in this run folder (latest "
+                     f"selection: {_criteria(selection)})")
+    return lines
+
+
+def _criteria(selection: dict) -> str:  # type: ignore[type-arg]
+    from vbench_suite.runner.select import Selection
+
+    return Selection(tuple(selection.get("categories") or ()), tuple(selection.get("tags") or ()),
+                     tuple(selection.get("prompt_ids") or ()), selection.get("limit")).describe() or "all prompts"
 
 
 def _validate_names(config) -> None:  # type: ignore[no-untyped-def]
@@ -108,12 +154,15 @@ def _run_with_progress(config, console, show: bool):  # type: ignore[no-untyped-
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        def on_progress(backend: str, n: int, total: int) -> None:
-            if backend not in tasks:
-                tasks[backend] = progress.add_task(f"generate {backend}", total=total)
-            progress.advance(tasks[backend], n)
+        def bar(stage: str) -> Callable[[str, int, int], None]:
+            def advance(name: str, n: int, total: int) -> None:
+                label = f"{stage} {name}"
+                if label not in tasks:
+                    tasks[label] = progress.add_task(label, total=total)
+                progress.advance(tasks[label], n)
+            return advance
 
-        return run_benchmark(config, on_progress=on_progress)
+        return run_benchmark(config, on_progress=bar("generate"), on_score_progress=bar("score"))
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

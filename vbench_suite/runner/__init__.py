@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -12,11 +14,13 @@ from vbench_suite.backends import Backend, create_backend
 from vbench_suite.errors import ConfigError, UserError
 from vbench_suite.runner.budget import BudgetGate
 from vbench_suite.runner.environment import harness_info, hardware, library_versions
-from vbench_suite.runner.generate import GenerationStats, run_generation
+from vbench_suite.runner.generate import REUSE_POLICIES, GenerationStats, run_generation
 from vbench_suite.runner.plan import REFERENCE_ROLE, WorkItem, plan_work
+from vbench_suite.runner.select import Selection, select_prompts, selection_record
 from vbench_suite.store.index import default_index_path, import_run
 from vbench_suite.store.run_folder import RunFolder, utc_now
 from vbench_suite.suites import PromptSet, load_suite
+from vbench_suite.types import ScoreRecord
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,16 @@ class RunConfig:
     reference_samples: int = 4
     """Reference videos per shapes prompt for FVD when the suite's reference is the shapes world."""
     limit: int | None = None
-    """Use only the first N prompts of the suite (quick trials)."""
+    """Use only the first N prompts (after the filters below; quick trials)."""
+    categories: tuple[str, ...] = ()
+    """Use only prompts of these categories (empty: all)."""
+    tags: tuple[str, ...] = ()
+    """Use only prompts with any of these tags (empty: all)."""
+    prompt_ids: tuple[str, ...] = ()
+    """Use only these prompts (empty: all). Categories, tags and ids are intersected, then `limit` applies."""
+    reuse: str = "local"
+    """Which results of other indexed runs may be copied instead of generated: 'never', 'local' (backends that
+    are not remote) or 'all' (see `runner.generate.REUSE_POLICIES`)."""
     score: bool = True
     """Run the scoring stage."""
     fit_requests: bool = True
@@ -71,13 +84,14 @@ class RunOutcome:
     index_path: Path
 
 
-def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None] | None = None) -> RunOutcome:
-    """Run (or resume) a benchmark. `on_progress(backend, done_increment, total)` reports generation progress."""
-    suite = load_suite(config.suite)
-    if config.limit is not None:
-        suite = dataclasses.replace(suite, items=suite.items[:config.limit])
-    if config.samples < 1:
-        raise UserError(f"--samples must be at least 1, got {config.samples}")
+def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None] | None = None,
+                  on_score_progress: Callable[[str, int, int], None] | None = None) -> RunOutcome:
+    """Run (or resume) a benchmark. `on_progress(backend, done_increment, total)` reports generation progress,
+    `on_score_progress(metric, done_increment, total)` scoring progress."""
+    full_suite = load_suite(config.suite)
+    selection = Selection(config.categories, config.tags, config.prompt_ids, config.limit)
+    suite = select_prompts(full_suite, selection)
+    _check_config(config)
     folder = RunFolder(config.out)
     index_path = config.index_path or default_index_path(folder.path)
 
@@ -85,7 +99,8 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
     if not backends:
         reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         raise UserError(f"No backend can run ({reasons}).")
-    meta = _init_run_folder(folder, config, suite, backends, skipped)
+    meta, old_fingerprints = _init_run_folder(folder, config, suite, backends, skipped,
+                                              selection_record(full_suite, suite, selection))
     inputs_dir = folder.path / "inputs"
     try:
         work: list[WorkItem] = []
@@ -97,6 +112,7 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
         for w in work + reference_work:
             totals[w.backend] = totals.get(w.backend, 0) + 1
         progress = (lambda b, n: on_progress(b, n, totals[b])) if on_progress else None
+        # Only money this run billed counts: copies of other runs' results carry billed_usd 0.
         spent = sum(g.get("billed_usd") or 0.0 for g in folder.generations().values())
         budget = BudgetGate(config.budget_usd, spent_usd=spent)
         all_backends = dict(backends)
@@ -104,22 +120,78 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
             all_backends[REFERENCE_BACKEND] = create_backend(REFERENCE_BACKEND)
         stats = run_generation(folder, all_backends, work + reference_work, suite_name=suite.name,
                                suite_version=suite.version, budget=budget, concurrency=config.concurrency,
-                               index_path=index_path, on_progress=progress)
+                               index_path=index_path, on_progress=progress, reuse=config.reuse)
     finally:
         for backend in backends.values():
             backend.close()
     if budget.refused:
         log.warning("%d requests were not submitted: the budget cap of %.2f USD would have been exceeded",
                     budget.refused, config.budget_usd or 0.0)
+    changed = {b for b, fp in meta["fingerprints"].items() if old_fingerprints.get(b, fp) != fp}
+    _record_outcome(meta, folder, stats, work + reference_work, changed)
     meta["finished"] = utc_now()
-    meta["over_budget"] = dict(stats.over_budget)
     folder.write_meta(meta)
 
     scored: dict[str, int] = {}
     if config.score:
-        scored = _score(folder, config, suite, bool(reference_work))
+        scored = _score(folder, config, suite, selection, on_score_progress)
     import_run(index_path, folder.path)
     return RunOutcome(folder.path, stats, skipped, scored, index_path)
+
+
+def _check_config(config: RunConfig) -> None:
+    """Settings that are wrong whatever the backends do; fail before any folder is written."""
+    if config.samples < 1:
+        raise UserError(f"--samples must be at least 1, got {config.samples}")
+    if config.reuse not in REUSE_POLICIES:
+        raise ConfigError(f"--reuse must be one of {', '.join(REUSE_POLICIES)}, got '{config.reuse}'")
+    for path in (config.out, *config.out.parents):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {config.out}: {path} is a file, not a folder; give a new folder path "
+                              "(or an earlier run folder to resume it)")
+    requested = list(dict.fromkeys(config.backends))
+    for name in config.backend_options:
+        if name not in requested:
+            raise ConfigError(f"--option for backend '{name}', which is not in this run (backends: "
+                              f"{', '.join(requested)}); add --backend {name} or drop the option")
+        check_backend_options(name, config.backend_options[name])
+
+
+def backend_option_names(cls: type) -> list[str] | None:
+    """Keyword options the backend class's constructor accepts (following `**options` up to the base classes that
+    take them), or None when it accepts any keyword (then the constructor itself must reject what it cannot use)."""
+    names: list[str] = []
+    seen = False
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            # The last constructor read took **options with nothing above to pass them to: it rejects the rest
+            # (as RemoteBackend does) if it names any option, else it takes anything (a plugin's free-form
+            # options) and is not checked. No constructor at all: no options.
+            return names if names or not seen else None
+        seen = True
+        params = inspect.signature(klass.__init__).parameters.values()
+        names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                  and p.name not in names]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names
+    return None
+
+
+def check_backend_options(name: str, options: dict[str, Any]) -> None:
+    """Raise `ConfigError` naming an option the backend `name` does not take, a close match and the valid ones."""
+    from vbench_suite.backends import backend_class
+
+    valid = backend_option_names(backend_class(name))
+    if valid is None:
+        return
+    for key in options:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"backend '{name}' has no option '{key}'.{hint} Valid options: "
+                              f"{', '.join(valid) or '(none)'}")
 
 
 def _create_backends(config: RunConfig) -> tuple[dict[str, Backend], dict[str, str]]:
@@ -129,7 +201,7 @@ def _create_backends(config: RunConfig) -> tuple[dict[str, Backend], dict[str, s
         options = config.backend_options.get(name, {})
         try:
             backend = create_backend(name, **options)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:  # e.g. a value of the wrong type
             raise ConfigError(f"backend '{name}' rejected options {sorted(options)}: {exc}") from None
         reason = backend.not_configured_reason()
         if reason is not None:
@@ -157,11 +229,19 @@ def _reference_work(config: RunConfig, suite: PromptSet, backends: dict[str, Bac
 
 
 def _init_run_folder(folder: RunFolder, config: RunConfig, suite: PromptSet, backends: dict[str, Backend],
-                     skipped: dict[str, str]) -> dict[str, Any]:
-    """Create run.json, or check that a resumed run keeps the settings that its records depend on."""
+                     skipped: dict[str, str], selection: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Create run.json, or check that a resumed run keeps the settings that its records depend on.
+
+    Returns the metadata (as written) and the backend fingerprints recorded before this invocation.
+    A resume may select other prompts (e.g. more of the suite); each invocation records its own selection, and
+    the top-level `selection.prompts` is the union.
+    """
     resolved = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    invocation = {"at": utc_now(), "config": resolved, "skipped_backends": skipped,
+    requested = list(dict.fromkeys(config.backends))
+    invocation = {"at": utc_now(), "config": resolved, "requested_backends": requested, "skipped_backends": skipped,
+                  "budget_usd": config.budget_usd, "reuse": config.reuse, "selection": selection,
                   "fingerprints": {n: b.fingerprint().to_dict() for n, b in backends.items()}}
+    previous: dict[str, Any] = {}
     if folder.exists():
         meta = folder.read_meta()
         old_suite = meta.get("suite") or {}
@@ -170,23 +250,82 @@ def _init_run_folder(folder: RunFolder, config: RunConfig, suite: PromptSet, bac
                 f"{folder.path} holds a run of suite {old_suite.get('name')}@{old_suite.get('version')} with seed "
                 f"{meta.get('seed')}; this command asks for {suite.name}@{suite.version} with seed {config.seed}. "
                 "Use the same suite and --seed to resume, or a new --out folder.")
+        previous = dict(meta.get("fingerprints") or {})
         meta.setdefault("invocations", []).append(invocation)
         meta["backends"] = sorted(set(meta.get("backends", [])) | set(backends))
-        meta["fingerprints"] = {**meta.get("fingerprints", {}), **invocation["fingerprints"]}
+        meta["fingerprints"] = {**previous, **invocation["fingerprints"]}
+        old_selection = meta.get("selection") or {}
+        prompts = list(dict.fromkeys([*old_selection.get("prompts", []), *selection["prompts"]]))
+        meta["selection"] = {**selection, "prompts": prompts}
+        requested = list(dict.fromkeys([*meta.get("requested_backends", []), *requested]))
+        # A backend skipped earlier but configured now is no longer skipped.
+        skipped = {**{b: r for b, r in (meta.get("skipped_backends") or {}).items() if b not in backends}, **skipped}
     else:
         meta = {"run_id": uuid.uuid4().hex, "created": utc_now(), "name": folder.path.name,
                 "suite": {"name": suite.name, "version": suite.version, "path": str(suite.path or ""),
                           "fvd_reference": suite.fvd_reference},
                 "seed": config.seed, "samples": config.samples, "backends": sorted(backends),
                 "fingerprints": invocation["fingerprints"], "harness": harness_info(),
-                "libraries": library_versions(), "hardware": hardware(), "invocations": [invocation]}
+                "libraries": library_versions(), "hardware": hardware(), "invocations": [invocation],
+                "selection": selection}
     meta["samples"] = max(int(meta.get("samples", 1)), config.samples)
+    meta["requested_backends"] = requested
     meta["skipped_backends"] = skipped
+    meta["budget_usd"] = config.budget_usd
+    meta["reuse"] = config.reuse
     folder.write_meta(meta)
-    return meta
+    return meta, previous
 
 
-def _score(folder: RunFolder, config: RunConfig, suite: PromptSet, has_reference: bool) -> dict[str, int]:
+def _record_outcome(meta: dict[str, Any], folder: RunFolder, stats: GenerationStats, work: list[WorkItem],
+                    changed: set[str]) -> None:
+    """Write into `meta` what the run folder now holds per backend, cumulative over invocations.
+
+    over_budget: requests planned but never sent because of the budget cap and still without a record (a resume
+    that sends them clears them; a backend whose fingerprint changed starts afresh); unsupported: current records
+    the backend could not take; reused: current records copied from other runs, per source run; billed_usd: money
+    this folder's records billed (copies bill nothing).
+    """
+    records = folder.generations()
+    planned: dict[str, set[str]] = {}
+    for w in work:
+        planned.setdefault(w.backend, set()).add(w.key)
+    old_keys: dict[str, list[str]] = meta.get("over_budget_keys") or {}
+    not_sent: dict[str, list[str]] = {}
+    for b in set(old_keys) | set(stats.not_sent_keys):
+        keep = [] if b in changed else [k for k in old_keys.get(b, []) if k not in planned.get(b, set())]
+        keys = [k for k in dict.fromkeys(keep + stats.not_sent_keys.get(b, [])) if k not in records]
+        if keys:
+            not_sent[b] = keys
+    backends = list(dict.fromkeys([*meta.get("backends", []), *not_sent]))
+    current = [g for g in folder.current_generations() if g.get("role", "benchmark") != REFERENCE_ROLE]
+    unsupported = {b: 0 for b in backends}
+    reused: dict[str, dict[str, int]] = {}
+    for g in current:
+        if _is_unsupported(g.get("result") or {}):
+            unsupported[g["backend"]] = unsupported.get(g["backend"], 0) + 1
+        if g.get("reused_from"):
+            sources = reused.setdefault(g["backend"], {})
+            sources[g["reused_from"]] = sources.get(g["reused_from"], 0) + 1
+    billed: dict[str, float] = {}
+    for g in records.values():
+        billed[g["backend"]] = billed.get(g["backend"], 0.0) + float(g.get("billed_usd") or 0.0)
+    meta["over_budget_keys"] = not_sent
+    meta["over_budget"] = {b: len(not_sent.get(b, [])) for b in backends}
+    meta["unsupported"] = unsupported
+    meta["reused"] = reused
+    meta["billed_usd"] = billed
+    meta["invocations"][-1]["stats"] = {"cached": stats.cached, "reused": stats.reused,
+                                        "generated": stats.generated, "over_budget": stats.over_budget}
+
+
+def _is_unsupported(result: dict[str, Any]) -> bool:
+    """A request the backend cannot take (mode, duration, resolution): recorded, never sent."""
+    return result.get("status") == "unsupported" or bool((result.get("info") or {}).get("unsupported"))
+
+
+def _score(folder: RunFolder, config: RunConfig, suite: PromptSet, selection: Selection,
+           on_progress: Callable[[str, int, int], None] | None) -> dict[str, int]:
     from vbench_suite.metrics import available_metrics
     from vbench_suite.metrics.base import ScoringContext
     from vbench_suite.paths import cache_dir
@@ -195,14 +334,41 @@ def _score(folder: RunFolder, config: RunConfig, suite: PromptSet, has_reference
     names = config.metrics or tuple(m for m in DEFAULT_METRICS if m in available_metrics())
     refs: list[str] = []
     ref_id = ""
-    if has_reference:
-        refs, ref_id = reference_videos(folder), f"{SHAPES_REFERENCE}:{suite.name}@{suite.version}"
+    not_applicable: str | None = None
+    if suite.fvd_reference == SHAPES_REFERENCE:
+        # The reference is rendered from the shapes prompts this folder's runs selected (all invocations).
+        refs = reference_videos(folder)
+        ref_id = f"{SHAPES_REFERENCE}:{suite.name}@{suite.version}"
+        if not refs:
+            not_applicable = _no_shapes_reference_reason(suite, selection)
     elif suite.fvd_reference:
         refs, ref_id = _folder_videos(Path(suite.fvd_reference)), suite.fvd_reference
+    written: dict[str, int] = {}
+    if not_applicable is not None and "fvd" in names:
+        names = tuple(n for n in names if n != "fvd")
+        folder.append_scores([_fvd_not_applicable(not_applicable).to_dict()])
+        written["fvd"] = 1
     # In a run, items without a conditioning image (t2v) have nothing to compare with: no lpips_ref row for them.
     ctx = ScoringContext(cache_dir=cache_dir(), reference_videos=refs, reference_id=ref_id,
                          options={"lpips_ref": {"unpaired": "skip"}})
-    return run_scoring(folder, names, ctx)
+    return {**written, **run_scoring(folder, names, ctx, on_progress=on_progress)}
+
+
+def _no_shapes_reference_reason(suite: PromptSet, selection: Selection) -> str:
+    if not any(it.shapes for it in suite.items):
+        picked = f" (selected with {selection.describe()})" if selection.is_subset() else ""
+        return (f"not applicable: FVD against the shapes world is computed from the run's shapes-world prompts, and "
+                f"none of this run's prompts{picked} is one; include shapes-world prompts to get it")
+    return ("not applicable: no FVD reference video of the selected shapes-world prompts could be rendered "
+            "(see the reference-shapes records in generations.jsonl)")
+
+
+def _fvd_not_applicable(reason: str) -> ScoreRecord:
+    from vbench_suite.metrics import metric_class
+
+    info = metric_class("fvd").info
+    return ScoreRecord(metric="fvd", status="unavailable", reason=reason, scope="set", unit=info.unit,
+                       higher_is_better=info.higher_is_better, extra=(("not_applicable", True),))
 
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".gif", ".npy", ".mkv")

@@ -19,7 +19,12 @@ class BudgetGate:
         self._lock = threading.Lock()
 
     def try_reserve(self, estimate_usd: float) -> bool:
-        """True (and the estimate reserved) if submitting cannot exceed the cap; False otherwise."""
+        """True (and the estimate reserved) if submitting cannot exceed the cap; False otherwise.
+
+        A request estimated at nothing (a local backend) is always admitted, even when earlier invocations already
+        spent more than a lowered cap: it cannot add to the spending."""
+        if estimate_usd <= 0:
+            return True
         with self._lock:
             if self.cap_usd is not None and self.spent_usd + self.reserved_usd + estimate_usd > self.cap_usd + 1e-9:
                 self.refused += 1

@@ -27,9 +27,28 @@ class GenerationStats:
     reused: dict[str, int] = field(default_factory=dict)
     generated: dict[str, int] = field(default_factory=dict)
     over_budget: dict[str, int] = field(default_factory=dict)
+    not_sent_keys: dict[str, list[str]] = field(default_factory=dict)
+    """Keys of the work items that `over_budget` counts, per backend (run.json keeps them across resumes)."""
+    reused_from: dict[str, dict[str, int]] = field(default_factory=dict)
+    """backend -> {source run folder: results copied from it in this invocation}."""
 
     def bump(self, counter: dict[str, int], backend: str, n: int = 1) -> None:
         counter[backend] = counter.get(backend, 0) + n
+
+
+REUSE_POLICIES = ("never", "local", "all")
+"""`--reuse`: which results of *other* run folders a run may copy instead of generating (same cache key).
+
+never: none; local (default): only backends that run on this machine (`Backend.remote` False), whose output the
+cache key fully determines; all: remote backends too. A remote vendor may change the model behind the same name,
+so by default each run of a paid API is a new measurement. Resuming into the same folder is not reuse."""
+
+
+def may_reuse(backend: Backend, policy: str) -> bool:
+    """Whether `policy` lets the runner copy `backend`'s results from another run instead of generating."""
+    if policy not in REUSE_POLICIES:
+        raise ValueError(f"unknown reuse policy {policy!r}; expected one of {REUSE_POLICIES}")
+    return policy == "all" or (policy == "local" and not backend.remote)
 
 
 def is_finished(record: dict[str, Any] | None, folder: RunFolder) -> bool:
@@ -68,11 +87,13 @@ def _failure(backend: Backend, exc: BaseException) -> GenerationResult:
 
 def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequence[WorkItem], *,
                    suite_name: str, suite_version: str, budget: BudgetGate, concurrency: int | None,
-                   index_path: Path | None, on_progress: Callable[[str, int], None] | None = None) -> GenerationStats:
+                   index_path: Path | None, on_progress: Callable[[str, int], None] | None = None,
+                   reuse: str = "local") -> GenerationStats:
     """Generate every unfinished work item; each result is appended to the run folder the moment it exists.
 
     `concurrency` caps requests in flight per backend (default: the backend's own `max_concurrency`).
     `on_progress(backend, n)` is called as items finish (including cached ones).
+    `reuse` (see `REUSE_POLICIES`) decides whose finished results may be copied from other runs in the index.
     """
     stats = GenerationStats()
     progress = on_progress or (lambda backend, n: None)
@@ -84,8 +105,11 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
             stats.bump(stats.cached, w.backend)
             progress(w.backend, 1)
             continue
-        if index_path is not None and _reuse_from_index(w, folder, index_path, suite_name, suite_version):
+        source = (_reuse_from_index(w, folder, index_path, suite_name, suite_version)
+                  if index_path is not None and may_reuse(backends[w.backend], reuse) else None)
+        if source is not None:
             stats.bump(stats.reused, w.backend)
+            stats.bump(stats.reused_from.setdefault(w.backend, {}), source)
             progress(w.backend, 1)
             continue
         backend = backends[w.backend]
@@ -125,7 +149,10 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
                 folder.append_generation(_record(w, result, folder, suite_name, suite_version, billed_usd=billed))
                 stats.bump(stats.generated, w.backend)
             if len(done) < len(chunk):
-                stats.bump(stats.over_budget, backend.name, len(chunk) - len(done))
+                sent = {w.key for w, _, _ in done}
+                not_sent = [w.key for w in chunk if w.key not in sent]
+                stats.bump(stats.over_budget, backend.name, len(not_sent))
+                stats.not_sent_keys.setdefault(backend.name, []).extend(not_sent)
             progress(backend.name, len(chunk))
     finally:
         for pool in executors:
@@ -156,14 +183,17 @@ def _job_recorder(folder: RunFolder, w: WorkItem) -> Callable[[dict[str, Any]], 
     return lambda job: folder.append_job(w.key, w.backend, job)
 
 
-def _reuse_from_index(w: WorkItem, folder: RunFolder, index_path: Path, suite_name: str, suite_version: str) -> bool:
-    """Copy a finished generation with the same key from another indexed run (never generate twice)."""
-    found = find_finished_generation(index_path, w.key)
+def _reuse_from_index(w: WorkItem, folder: RunFolder, index_path: Path, suite_name: str,
+                      suite_version: str) -> str | None:
+    """Copy a finished generation with the same key from another indexed run; returns that run's folder, or None.
+
+    The copy names its source (`reused_from`) and bills nothing here (`billed_usd` 0): the money was spent by the
+    run that generated it. Its `cost_usd` stays, as the price of that output.
+    """
+    found = find_finished_generation(index_path, w.key, exclude=folder.path)
     if found is None:
-        return False
+        return None
     run_path, rec = found
-    if run_path.resolve() == folder.path.resolve():
-        return False
     source = run_path / rec["result"]["video_path"]
     target = folder.video_path(w.backend, w.key, source.suffix)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -171,5 +201,8 @@ def _reuse_from_index(w: WorkItem, folder: RunFolder, index_path: Path, suite_na
     shutil.copyfile(source, tmp)
     tmp.replace(target)
     result = GenerationResult.from_dict({**rec["result"], "video_path": str(target)})
-    folder.append_generation(_record(w, result, folder, suite_name, suite_version, reused_from=str(run_path)))
-    return True
+    # A copy of a copy names the run that generated (and paid for) the result.
+    origin = str(rec.get("reused_from") or run_path)
+    folder.append_generation(_record(w, result, folder, suite_name, suite_version, reused_from=origin,
+                                     billed_usd=0.0))
+    return origin

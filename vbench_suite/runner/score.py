@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
 from vbench_suite.metrics import create_metric, score_items
 from vbench_suite.metrics.base import ScoringContext, ScoringItem
 from vbench_suite.runner.plan import REFERENCE_ROLE
 from vbench_suite.store.run_folder import RunFolder
+from vbench_suite.types import ScoreRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,20 @@ def reference_videos(folder: RunFolder) -> list[str]:
     return [it.video_path for it in scoring_items(folder, role=REFERENCE_ROLE)]
 
 
-def run_scoring(folder: RunFolder, metric_names: Sequence[str], ctx: ScoringContext) -> dict[str, int]:
+SCORE_CHUNK = 4
+"""Videos per call of a per-video metric in a run: progress (and the records on disk) advance chunk by chunk."""
+
+
+def run_scoring(folder: RunFolder, metric_names: Sequence[str], ctx: ScoringContext,
+                on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
     """Score what is not scored yet and append the records. Returns records written per metric.
 
-    Video-scope metrics score only videos without a record for that metric; set-scope metrics (FVD) are
-    recomputed whenever any video is new, and their latest records supersede older ones.
+    Video-scope metrics score only videos without a record for that metric, a few at a time, appending each
+    chunk's records as they exist (a kill loses at most one chunk); set-scope metrics (FVD) are recomputed whenever
+    any video is new, and their latest records supersede older ones.
+    `on_progress(metric, n_done_increment, total)` reports videos done per metric (set-scope: all at once).
     """
+    progress = on_progress or (lambda metric, n, total: None)
     items = scoring_items(folder)
     done: dict[str, set[str]] = {}
     for rec in folder.scores():
@@ -52,9 +62,53 @@ def run_scoring(folder: RunFolder, metric_names: Sequence[str], ctx: ScoringCont
         todo = [it for it in items if it.key not in done.get(name, set())]
         if not todo:
             continue
-        batch = items if scope != "video" else todo
-        records = score_items(batch, [name], ctx)
-        folder.append_scores(r.to_dict() for r in records)
-        written[name] = len(records)
-        log.info("scored %s: %d records", name, len(records))
+        if scope == "video":
+            n = _score_in_chunks(folder, name, todo, ctx, lambda k, t=len(todo), m=name: progress(m, k, t))
+        else:
+            progress(name, 0, len(items))
+            records = score_items(items, [name], ctx)
+            folder.append_scores(r.to_dict() for r in records)
+            progress(name, len(items), len(items))
+            n = len(records)
+        written[name] = n
+        log.info("scored %s: %d records", name, n)
+    return written
+
+
+def _score_in_chunks(folder: RunFolder, name: str, items: Sequence[ScoringItem], ctx: ScoringContext,
+                     advance: Callable[[int], None]) -> int:
+    """Score a per-video metric chunk by chunk with one metric instance (its model loads once). Returns records
+    written. If the metric cannot be built or raises, the rest goes through `score_items`, which turns the problem
+    into records exactly as `vbench-suite score` does.
+
+    'unavailable' records describe a whole batch (e.g. lpips_ref: "no video has a paired reference"), so a chunk's
+    verdict is kept back and written only when no chunk produced a value: the result does not depend on chunking.
+    """
+    try:
+        metric = create_metric(name, **dict(ctx.options.get(name) or {}))
+    except Exception:  # noqa: BLE001 - score_items records why
+        metric = None
+    written = 0
+    held: dict[str, ScoreRecord] = {}
+    for start in range(0, len(items), SCORE_CHUNK):
+        chunk = items[start:start + SCORE_CHUNK]
+        try:
+            if metric is None:
+                raise RuntimeError("metric could not be built")
+            records = metric.score(chunk, ctx)
+        except Exception:  # noqa: BLE001 - see docstring
+            records = score_items(items[start:], [name], ctx)
+            chunk = items[start:]
+        for r in records:
+            if r.status == "unavailable":
+                held.setdefault(r.reason or "", r)
+        kept = [r for r in records if r.status != "unavailable"]
+        folder.append_scores(r.to_dict() for r in kept)
+        written += len(kept)
+        advance(len(chunk))
+        if start + len(chunk) >= len(items):
+            break
+    if not written and held:
+        folder.append_scores(r.to_dict() for r in held.values())
+        written = len(held)
     return written

@@ -104,9 +104,12 @@ def _score_row(run_id: str, s: dict[str, Any]) -> tuple:
             s.get("unit"), int(bool(s.get("simulated"))), json.dumps(s, sort_keys=True, default=str))
 
 
-def find_finished_generation(index_path: str | Path, key: str) -> tuple[Path, dict[str, Any]] | None:
-    """A successful generation with this cache key in any indexed run whose video still exists, or None."""
+def find_finished_generation(index_path: str | Path, key: str, exclude: str | Path | None = None
+                             ) -> tuple[Path, dict[str, Any]] | None:
+    """A successful generation with this cache key in any indexed run (newest first) whose video still exists, or
+    None. `exclude`: a run folder whose rows are not candidates (the run asking)."""
     index_path = Path(index_path)
+    skip = Path(exclude).resolve() if exclude is not None else None
     if not index_path.exists():
         return None
     with connect(index_path) as conn:
@@ -114,6 +117,8 @@ def find_finished_generation(index_path: str | Path, key: str) -> tuple[Path, di
             "SELECT r.path AS run_path, g.record_json AS rec FROM generations g JOIN runs r USING (run_id) "
             "WHERE g.key = ? AND g.status = 'ok' ORDER BY r.created DESC", (key,)).fetchall()
     for row in rows:
+        if skip is not None and Path(row["run_path"]).resolve() == skip:
+            continue
         rec = json.loads(row["rec"])
         video = Path(row["run_path"]) / (rec.get("result") or {}).get("video_path", "")
         if video.is_file():

@@ -199,11 +199,19 @@ class RunFolder:
 
     def latest_scores(self) -> list[dict[str, Any]]:
         """Current scores: for each identity (metric, profile, scope, backend, other, prompt, category, sample,
-        key) the record written last (set-level metrics are recomputed as a run grows)."""
-        latest: dict[tuple, dict[str, Any]] = {}
-        for r in self.scores():
-            latest[tuple(r.get(k) for k in SCORE_IDENTITY)] = r
-        return list(latest.values())
+        key) the record written last (set-level metrics are recomputed as a run grows).
+
+        A metric-level 'unavailable' record (no key: the metric could not run, or did not apply to what was
+        selected then) is dropped once a later record of the same metric exists: the metric has run since.
+        """
+        latest: dict[tuple, tuple[int, dict[str, Any]]] = {}
+        last_ran: dict[str, int] = {}
+        for i, r in enumerate(self.scores()):
+            latest[tuple(r.get(k) for k in SCORE_IDENTITY)] = (i, r)
+            if r.get("status") != "unavailable":
+                last_ran[r.get("metric", "")] = i
+        return [r for i, r in latest.values() if not (r.get("status") == "unavailable" and not r.get("key")
+                                                      and last_ran.get(r.get("metric", ""), -1) > i)]
 
     # ---- videos ---------------------------------------------------------------------------------------------
     def video_path(self, backend: str, key: str, suffix: str = ".mp4") -> Path:

@@ -157,6 +157,7 @@ class RemoteBackend(Backend, abc.ABC):
     """
 
     bills_usd = True
+    remote = True
     vendor: str = ""
     """Short vendor id used for env names and price tables ('runway', 'fal', ...)."""
     api_key_env: str = ""
