@@ -71,7 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--api-video-seconds", type=_nonneg, default=None, metavar="S",
                    help="clip length the API price is for (default with --from-run: the run's)")
     p.add_argument("--selfhost-resolution", type=_resolution, default=None, metavar="WxH",
-                   help="resolution of the self-hosted clips the throughput counts (default with --from-run: the run's)")
+                   help="resolution of the self-hosted clips the throughput counts "
+                        "(default with --from-run: the run's)")
     p.add_argument("--volumes", type=_volumes, default=None, metavar="V1,V2,...",
                    help="monthly volumes (10-s units) for the cost table (default: 0 to twice the break-even)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",

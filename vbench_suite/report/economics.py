@@ -235,8 +235,8 @@ def _throughput_lines(inputs: BreakEvenInputs, comp: FormatComparison) -> tuple[
                      f"({NORMALISATION_CAVEAT})")
         units = normalised
     capacity = units * inputs.gpus * inputs.hours_per_month
-    lines.append(f"Capacity C = T × {inputs.gpus} machine(s) × {_num(inputs.hours_per_month)} h = {_num(capacity)} ten-second "
-                 "units per month")
+    lines.append(f"Capacity C = T × {inputs.gpus} machine(s) × {_num(inputs.hours_per_month)} h = "
+                 f"{_num(capacity)} ten-second units per month")
     return units, capacity, lines
 
 
