@@ -54,7 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="price of one hour of the machine the throughput is for, a GPU unless --from-run says "
                         "otherwise (monthly cost = this × --gpus × --hours-per-month; default with --from-run: the "
                         "rate in the local backend's records, printed with its source)")
-    p.add_argument("--gpus", type=int, default=1, help="GPUs in the self-hosted cluster (default 1)")
+    p.add_argument("--gpus", type=int, default=1,
+                   help="machines (GPUs unless --from-run says otherwise) in the self-hosted cluster (default 1)")
     p.add_argument("--hours-per-month", type=_nonneg, default=730.0, help="paid hours per month (default 730)")
     p.add_argument("--selfhost-usd-per-10s", type=_nonneg, default=0.0, metavar="USD",
                    help="variable self-hosting cost per 10 s of video (default 0)")

@@ -100,8 +100,9 @@ def build_items(videos: Path, reference: Path | None, prompts: dict[str, str], p
             text = sidecar.read_text(encoding="utf-8").strip()
         if text is None and prompt_from_filename:
             text = prompt_id
-        items.append(ScoringItem(video_path=str(f), key=rel.as_posix(), backend=backend, prompt_id=prompt_id, prompt=text or "",
-                                 sample=sample, reference_path=_find_reference(f, rel, reference, ref_files)))
+        items.append(ScoringItem(video_path=str(f), key=rel.as_posix(), backend=backend, prompt_id=prompt_id,
+                                 prompt=text or "", sample=sample,
+                                 reference_path=_find_reference(f, rel, reference, ref_files)))
     return items
 
 
