@@ -260,6 +260,7 @@ def test_cli_flags_declare_formats() -> None:
     with redirect_stdout(buf):
         assert _run_cli(["--api-usd-per-10s", "1", "--gpu-usd-per-hour", "2", "--videos-per-gpu-hour", "40"]) == 0
     assert "Formats not checked" in buf.getvalue()  # the output says what it could not check
+    assert "Clip formats not checked" in buf.getvalue().splitlines()[0]  # in the verdict itself
     with pytest.raises(SystemExit):
         _run_cli(["--api-usd-per-10s", "1", "--gpu-usd-per-hour", "2", "--api-resolution", "wide"])
 

@@ -183,6 +183,11 @@ class BreakEven:
     megapixel-second."""
 
 
+def _pct(x: float) -> str:
+    """A share as a percentage, with enough digits that a tiny one does not read 0.0%."""
+    return f"{x * 100:.2g}%" if 0 < x < 0.001 else f"{x:.1%}"
+
+
 def _num(x: float) -> str:
     return f"{x:,.1f}" if abs(x) >= 100 else f"{x:,.4g}"
 
@@ -248,7 +253,7 @@ def _plain_verdict(breakeven: float, fixed: float, util: float | None, feasible:
                 "computed (give --videos-per-gpu-hour or --from-run with a local backend).")
     if feasible:
         return (f"Self-hosting is cheaper above {_num(breakeven)} ten-second units per month, which keeps the "
-                f"cluster {util:.1%} busy.")
+                f"cluster {_pct(util)} busy.")
     return (f"Self-hosting would break even at {_num(breakeven)} ten-second units per month, but that needs "
             f"{util:.0%} utilisation: more than the cluster can make, so at these prices it never breaks even.")
 
@@ -263,7 +268,7 @@ def _unlike_verdict(comp: FormatComparison, inputs: BreakEvenInputs, breakeven: 
         figure = f"normalised, the break-even would be {_num(breakeven)} ten-second units per month"
     else:
         figure = (f"normalised, the break-even would be {_num(breakeven)} ten-second units per month at "
-                  f"{util:.1%} utilisation" + ("" if feasible else ", more than the cluster can make"))
+                  f"{_pct(util)} utilisation" + ("" if feasible else ", more than the cluster can make"))
     return (f"No verdict: {comp.text} {figure[0].upper()}{figure[1:]}. Measure self-hosting on "
             f"{fmt_api} to decide.")
 
@@ -302,7 +307,7 @@ def compute_breakeven(inputs: BreakEvenInputs, volumes: np.ndarray | None = None
                      f"ten-second units per month ({_num(breakeven * 10 / 60)} minutes of video)")
         if capacity is not None and capacity > 0:
             util = breakeven / capacity
-            lines.append(f"Utilisation needed at V* = V* / C = {_num(breakeven)} / {_num(capacity)} = {util:.1%}")
+            lines.append(f"Utilisation needed at V* = V* / C = {_num(breakeven)} / {_num(capacity)} = {_pct(util)}")
         elif capacity == 0:
             util = math.inf
         feasible = util is None or util <= 1.0
@@ -314,6 +319,9 @@ def compute_breakeven(inputs: BreakEvenInputs, volumes: np.ndarray | None = None
                          f"{fmt_usd(A)}; adding machines does not change this.")
     if comp.like_for_like is False:
         verdict = _unlike_verdict(comp, inputs, breakeven, util, feasible)
+    elif comp.like_for_like is None:
+        verdict += (" Clip formats not checked: make sure the API price and the throughput are for the same "
+                    "resolution and clip length (--api-resolution, --api-video-seconds, --selfhost-resolution).")
     if volumes is None:
         # Without a break-even, span the volume where the API bill reaches the fixed cost, so the gap is visible.
         api_reaches_fixed = fixed / A if A > 0 else None
