@@ -227,6 +227,9 @@ def test_unlike_for_like_run_is_labelled_normalised_and_gets_no_verdict(tmp_path
         assert "dit-local makes 64x64 2 s clips" in r.verdict and "1280x720 5 s clips" in r.verdict
         assert all(c.endswith("(normalised)") for c in r.table["cheaper"])
     assert "95.6% utilisation" in runway.verdict
+    # per megapixel-second: API 1.00 / (10 × 0.9216) = 0.1085; self-host 0.085 / (100 × 2 s × 0.004096 MP) = 0.1038
+    assert any("Per megapixel-second: API $1.00 / (10 s × 0.9216 MP) = $0.1085" in line and "= $0.1038" in line
+               for line in runway.arithmetic)
     table = breakeven_summary_table(results)
     assert all("NOT like for like" in row[1].text and "normalised" in row[4].text for row in table.rows)
     assert any("no verdict" in n for n in notes)

@@ -245,6 +245,23 @@ def _throughput_lines(inputs: BreakEvenInputs, comp: FormatComparison) -> tuple[
     return units, capacity, lines
 
 
+def _per_megapixel_second_lines(inputs: BreakEvenInputs) -> list[str]:
+    """Both prices per megapixel-second of video (the self-hosted one at full use, when rate and throughput are
+    known): the normalised comparison in its plainest form."""
+    api_fmt, own_fmt = inputs.api_format, inputs.selfhost_format
+    if api_fmt is None or own_fmt is None:
+        return []
+    api_mps = inputs.api_usd_per_10s / (10.0 * api_fmt.megapixels)
+    line = f"Per megapixel-second: API {fmt_usd(inputs.api_usd_per_10s)} / (10 s × {api_fmt.megapixels:.6g} MP) = " \
+           f"${api_mps:.4g}"
+    if inputs.gpu_usd_per_hour is not None and inputs.videos_per_gpu_hour:
+        mps_per_hour = inputs.videos_per_gpu_hour * inputs.video_seconds * own_fmt.megapixels
+        own_mps = inputs.gpu_usd_per_hour / mps_per_hour + inputs.selfhost_usd_per_10s / (10.0 * own_fmt.megapixels)
+        line += (f"; self-host fully used {fmt_usd(inputs.gpu_usd_per_hour)}/h / {_num(mps_per_hour)} MP·s per hour"
+                 f" = ${own_mps:.4g}")
+    return [line + " (normalised, not like for like)"]
+
+
 def _plain_verdict(breakeven: float, fixed: float, util: float | None, feasible: bool) -> str:
     if fixed == 0:
         return "Self-hosting is cheaper at every volume (no fixed cost and a lower variable cost)."
@@ -293,6 +310,8 @@ def compute_breakeven(inputs: BreakEvenInputs, volumes: np.ndarray | None = None
                  f"{fmt_usd(margin)}")
     units_per_gpu_hour, capacity, tput_lines = _throughput_lines(inputs, comp)
     lines += tput_lines
+    if comp.like_for_like is False:
+        lines += _per_megapixel_second_lines(inputs)
 
     breakeven = util = None
     feasible = False
