@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vbench_suite.errors import UserError
+
+if TYPE_CHECKING:  # the report package imports pandas; the CLI imports it only when the command runs
+    from vbench_suite.report.economics import VideoFormat
 
 
 def _nonneg(text: str) -> float:
@@ -81,7 +85,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _format(resolution: tuple[int, int] | None, seconds: float | None, measured: object | None) -> object | None:
+def _format(resolution: tuple[int, int] | None, seconds: float | None,
+            measured: VideoFormat | None) -> VideoFormat | None:
     """A VideoFormat from flags, falling back on the run's measured format field by field; None if unknown."""
     from vbench_suite.report.economics import VideoFormat
 
