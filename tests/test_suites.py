@@ -10,8 +10,8 @@ from PIL import Image
 
 from vbench_suite.errors import ConfigError, PromptSetError, UnknownNameError
 from vbench_suite.shapes import parse_prompt, render
-from vbench_suite.suites import (SUITES_ENV, available_suites, load_prompt_set, load_suite, parse_shapes_ref,
-                                 resolve_image)
+from vbench_suite.suites import (MAX_ERROR_LINE_CHARS, SUITES_ENV, PromptSetErrors, available_suites,
+                                 load_prompt_set, load_suite, parse_shapes_ref, resolve_image)
 
 STANDARD_CATEGORIES = {"motion_complexity", "identity_preservation", "scene_complexity", "talking_head",
                        "keyframe_transition", "on_screen_text", "physics"}
@@ -122,7 +122,9 @@ BAD_FILES = {
     "bad_id": (_header() + "  - id: 'a b'\n    text: b\n    category: c\n", 4, "id", "must match"),
     "empty_prompts": (_header() + "", 3, "prompts", "non-empty"),
     "item_not_mapping": (_header() + "  - just a string\n", 4, None, "mapping"),
-    "yaml_syntax": (_header() + "  - id: a\n    text: [unclosed\n    category: c\n", 6, None, "YAML syntax"),
+    # the unclosed bracket's line (5), not where PyYAML noticed (6)
+    "yaml_syntax": (_header() + "  - id: a\n    text: [unclosed\n    category: c\n", 5, None,
+                    "closing bracket missing"),
     "yaml_bad_indent": (_header() + "  - id: a\n     text: b\n", 5, None, "YAML syntax"),
 }
 
@@ -187,3 +189,62 @@ def test_every_shipped_image_ref_resolves(tmp_path: Path) -> None:
             for ref in (item.image, item.first_frame, item.last_frame):
                 if ref is not None:
                     assert resolve_image(ref, tmp_path, (64, 64)).is_file()
+
+
+THREE_ERRORS = (_header() +
+                "  - id: a\n    text: hi\n    category: c\n    duration_s: -3\n"   # line 7: duration_s
+                "  - id: b\n    text: hi\n    category: Bad Category\n"              # line 10: category
+                "  - id: c\n    text: hi\n    category: c\n    colour: red\n")      # line 14: unknown key
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "three.yaml"
+    path.write_text(THREE_ERRORS)
+    with pytest.raises(PromptSetErrors) as info:
+        load_prompt_set(path)
+    err = info.value
+    assert [(e.line, e.field) for e in err.errors] == [(7, "duration_s"), (10, "category"), (14, "colour")]
+    lines = str(err).splitlines()
+    assert lines[0] == f"{path}: 3 problems"
+    assert lines[1].startswith(f"{path}:7: field 'duration_s'") and "positive" in lines[1]
+    assert lines[2].startswith(f"{path}:10: field 'category'") and "must match" in lines[2]
+    assert lines[3].startswith(f"{path}:14: field 'colour'") and "unknown key" in lines[3]
+    assert (err.line, err.field) == (7, "duration_s")  # still usable as a single PromptSetError
+
+
+def test_problem_lines_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    ids = "".join(f"  - id: 'bad id {i}'\n    text: hi\n    category: c\n" for i in range(60))
+    path.write_text(_header() + ids + "  - id: x\n    text: hi\n    category: '" + "Z" * 5000 + "'\n")
+    with pytest.raises(PromptSetErrors) as info:
+        load_prompt_set(path)
+    assert len(info.value.errors) == 61
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 + 50 + 1 and lines[-1] == "... and 11 more problem(s)"
+    assert max(len(line) for line in lines) <= MAX_ERROR_LINE_CHARS
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_unclosed_quote_points_at_the_opening_quote(quote: str, tmp_path: Path) -> None:
+    path = tmp_path / "quote.yaml"
+    path.write_text(_header() + f"  - id: a\n    text: {quote}a red circle\n    category: c\n"
+                    "  - id: b\n    text: fine\n    category: c\n")
+    with pytest.raises(PromptSetError) as info:
+        load_prompt_set(path)
+    assert info.value.line == 5  # the line of the opening quote, not the end of the file (10)
+    assert f"{path}:5:" in str(info.value) and "closing quote missing" in str(info.value)
+    assert "column 11" in str(info.value) and "noticed on line" in str(info.value)
+
+
+def test_validate_cli_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "three.yaml"
+    path.write_text(THREE_ERRORS)
+    res = subprocess.run([sys.executable, "-m", "vbench_suite", "validate", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 4 and "3 problems" in lines[0]
+    assert [line.split(":")[1] for line in lines[1:]] == ["7", "10", "14"]

@@ -20,7 +20,8 @@ File format (YAML):
 
 Conditioning images are either a path relative to the YAML file or a shapes-world render,
 `shapes:<prompt>#frame=N` (optionally `&seed=S`), drawn on request by `resolve_image`, so suites need no binary
-files. Every problem raises `PromptSetError` naming the file, the line and the field.
+files. Every problem is reported as a `PromptSetError` naming the file, the line and the field; a file with several
+problems raises `PromptSetErrors` (a `PromptSetError`) listing all of them, one line each.
 """
 from __future__ import annotations
 
@@ -54,6 +55,10 @@ _ITEM_KEYS = ("id", "text", "category", "mode", "duration_s", "tags", "image", "
               "presenter")
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CATEGORY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+MAX_LISTED_ERRORS = 50
+"""At most this many problems of one file are listed (then a count of the rest)."""
+MAX_ERROR_LINE_CHARS = 300
+"""Each listed problem is cut to this many characters, so one bad value cannot flood the terminal."""
 _REF_PATTERN = re.compile(r"^shapes:(?P<prompt>[^#]+)#frame=(?P<frame>\d+)(?:&seed=(?P<seed>\d+))?$")
 
 
@@ -190,12 +195,47 @@ def resolve_image(ref: str, cache_dir: str | Path, resolution: tuple[int, int] =
 # ---------------------------------------------------------------------------------------------------- loading
 
 
+class PromptSetErrors(PromptSetError):
+    """Several problems in one prompt-set file. `errors` lists them in file order; `path`, `line`, `field` and
+    `problem` are those of the first, so code that handles one `PromptSetError` still works. The message has a
+    header line, then one line per problem (each cut to `MAX_ERROR_LINE_CHARS`, at most `MAX_LISTED_ERRORS`)."""
+
+    def __init__(self, errors: list[PromptSetError]) -> None:
+        ordered = sorted(errors, key=lambda e: (e.line is None, e.line or 0))
+        first = ordered[0]
+        super().__init__(first.path, first.line, first.field, first.problem)
+        self.errors = ordered
+        lines = [_clip(str(e)) for e in ordered[:MAX_LISTED_ERRORS]]
+        if len(ordered) > MAX_LISTED_ERRORS:
+            lines.append(f"... and {len(ordered) - MAX_LISTED_ERRORS} more problem(s)")
+        self.args = (f"{first.path}: {len(ordered)} problems\n" + "\n".join(lines),)
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())  # a problem is one line, whatever its value held
+    return text if len(text) <= MAX_ERROR_LINE_CHARS else text[:MAX_ERROR_LINE_CHARS - 1] + "…"
+
+
 class _Reader:
-    """Turns YAML nodes into checked Python values, raising `PromptSetError` with the node's line."""
+    """Turns YAML nodes into checked Python values. Checks raise `PromptSetError` with the node's line; `collect`
+    runs one check, records its error in `errors` and goes on, so a file's problems are all found in one pass."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._constructor = yaml.SafeLoader("")
+        self.errors: list[PromptSetError] = []
+
+    def collect(self, check: Callable[..., Any], *args: Any) -> Any:
+        """`check(*args)`, or None after recording its `PromptSetError`."""
+        try:
+            return check(*args)
+        except PromptSetError as exc:
+            self.errors.append(exc)
+            return None
+
+    def note(self, error: PromptSetError) -> None:
+        """Record a problem found without raising."""
+        self.errors.append(error)
 
     def fail(self, node: yaml.Node | None, field: str | None, problem: str) -> PromptSetError:
         line = node.start_mark.line + 1 if node is not None else None
@@ -204,21 +244,27 @@ class _Reader:
     def value(self, node: yaml.Node) -> Any:
         return self._constructor.construct_object(node, deep=True)
 
-    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        """Keys -> (key node, value node); unknown and duplicate keys fail with the key's name."""
+    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...],
+                report: bool = True) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Keys -> (key node, value node). A node that is not a mapping raises; unknown and duplicate keys are
+        recorded (when `report`) with the key's name and left out."""
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, None, f"{what} must be a mapping of key: value, got {_kind(node)}")
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
             key = self.value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            problem = None
             if not isinstance(key, str):
-                raise self.fail(key_node, None, f"{what} keys must be strings, got {_kind(key_node)}")
-            if key in out:
+                problem = self.fail(key_node, None, f"{what} keys must be strings, got {_kind(key_node)}")
+            elif key in out:
                 first = out[key][0].start_mark.line + 1
-                raise self.fail(key_node, key, f"duplicate key in {what} (first given on line {first})")
-            if key not in allowed:
-                raise self.fail(key_node, key, f"unknown key in {what}; allowed keys: {', '.join(allowed)}")
-            out[key] = (key_node, value_node)
+                problem = self.fail(key_node, key, f"duplicate key in {what} (first given on line {first})")
+            elif key not in allowed:
+                problem = self.fail(key_node, key, f"unknown key in {what}; allowed keys: {', '.join(allowed)}")
+            if problem is None:
+                out[key] = (key_node, value_node)
+            elif report:
+                self.note(problem)
         return out
 
     def scalar(self, node: yaml.Node, field: str, ctx: str, types: tuple[type, ...], type_name: str) -> Any:
@@ -296,7 +342,8 @@ def _kind(node: yaml.Node) -> str:
 
 
 def load_prompt_set(path: str | Path) -> PromptSet:
-    """Read and validate one prompt-set file. Raises `PromptSetError` (file, line, field) on any problem."""
+    """Read and validate one prompt-set file. Raises `PromptSetError` (file, line, field) for one problem, and
+    `PromptSetErrors` listing every problem when there are several."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -305,9 +352,7 @@ def load_prompt_set(path: str | Path) -> PromptSet:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise PromptSetError(str(path), line, None, f"YAML syntax error: {exc.problem or exc}") from None
+        raise yaml_syntax_error(str(path), exc) from None
     except yaml.YAMLError as exc:
         raise PromptSetError(str(path), None, None, f"YAML error: {exc}") from None
     r = _Reader(path)
@@ -316,64 +361,127 @@ def load_prompt_set(path: str | Path) -> PromptSet:
     top = r.mapping(root, "the prompt set", _TOP_KEYS)
     for required in ("name", "version", "prompts"):
         if required not in top:
-            raise r.fail(root, required, "missing required key")
-    name = r.text(top["name"][1], "name", pattern=_ID_PATTERN)
-    version = r.text(top["version"][1], "version")
-    description = r.text(top["description"][1], "description") if "description" in top else ""
-    fvd_reference = None
-    if "fvd_reference" in top and not _is_null(top["fvd_reference"][1]):
-        fvd_reference = r.text(top["fvd_reference"][1], "fvd_reference")
+            r.note(r.fail(root, required, "missing required key"))
+
+    def top_text(key: str, pattern: re.Pattern[str] | None = None) -> str | None:
+        if key not in top or (key == "fvd_reference" and _is_null(top[key][1])):
+            return None
+        return r.collect(r.text, top[key][1], key, "", pattern)
+
+    name, version = top_text("name", _ID_PATTERN), top_text("version")
+    description, fvd_reference = top_text("description") or "", top_text("fvd_reference")
 
     defaults = dict(BUILTIN_DEFAULTS)
     if "defaults" in top:
-        d = r.mapping(top["defaults"][1], "defaults", _DEFAULT_KEYS)
+        d = r.collect(r.mapping, top["defaults"][1], "defaults", _DEFAULT_KEYS) or {}
         readers: dict[str, Callable[[yaml.Node, str], Any]] = {
             "duration_s": r.positive, "fps": r.positive_int, "resolution": r.resolution, "mode": r.mode}
         for key, (_, value_node) in d.items():
-            defaults[key] = readers[key](value_node, key)
+            value = r.collect(readers[key], value_node, key)
+            if value is not None:
+                defaults[key] = value
 
-    prompts_node = top["prompts"][1]
-    if not isinstance(prompts_node, yaml.SequenceNode) or not prompts_node.value:
-        raise r.fail(prompts_node, "prompts", "must be a non-empty list of prompt mappings")
-    items: list[PromptItem] = []
-    seen: dict[str, int] = {}
-    for index, node in enumerate(prompts_node.value):
-        item = _read_item(r, node, index, defaults)
-        if item.id in seen:
-            id_node = r.mapping(node, "a prompt", _ITEM_KEYS)["id"][1]
-            raise r.fail(id_node, "id", f"duplicate prompt id {item.id!r} (first used on line {seen[item.id]})")
-        seen[item.id] = item.line
-        items.append(item)
+    items = _read_items(r, top["prompts"][1], defaults) if "prompts" in top else []
+    if len(r.errors) == 1:
+        raise r.errors[0]
+    if r.errors:
+        raise PromptSetErrors(r.errors)
+    assert name is not None and version is not None  # else an error was recorded above
     return PromptSet(name=name, version=version, description=description, items=tuple(items),
                      fvd_reference=fvd_reference, fps=defaults["fps"], resolution=defaults["resolution"],
                      default_duration_s=defaults["duration_s"], default_mode=defaults["mode"], path=str(path))
+
+
+def yaml_syntax_error(path: str, exc: yaml.MarkedYAMLError) -> PromptSetError:
+    """A YAML syntax error located where the problem starts.
+
+    PyYAML marks where it noticed the problem (`problem_mark`: for an unclosed quote, the end of the file) and, for
+    some errors, where the construct it was reading began (`context_mark`). For a quoted scalar, a token or a flow
+    collection ('while scanning ...', 'while parsing a flow ...') that beginning is the line to fix (the opening
+    quote or bracket); for block collections it is only the enclosing mapping, so the problem mark is kept.
+    """
+    problem = exc.problem or str(exc)
+    context, start, seen = exc.context or "", exc.context_mark, exc.problem_mark
+    starts_there = start is not None and (context.startswith("while scanning") or
+                                          context.startswith("while parsing a flow"))
+    if starts_there and start is not None:
+        where = f" (noticed on line {seen.line + 1})" if seen is not None and seen.line != start.line else ""
+        hint = {"quoted scalar": "; is a closing quote missing?", "flow": "; is a closing bracket missing?"}
+        extra = next((h for k, h in hint.items() if k in context), "")
+        return PromptSetError(path, start.line + 1, None,
+                              f"YAML syntax error: {context} that starts at column {start.column + 1}: "
+                              f"{problem}{where}{extra}")
+    mark = seen or start
+    line = mark.line + 1 if mark is not None else None
+    return PromptSetError(path, line, None, f"YAML syntax error: {problem}")
+
+
+def _read_items(r: _Reader, prompts_node: yaml.Node, defaults: dict[str, Any]) -> list[PromptItem]:
+    """Every readable item of `prompts`; problems (including duplicate ids) are recorded in `r.errors`."""
+    if not isinstance(prompts_node, yaml.SequenceNode) or not prompts_node.value:
+        r.note(r.fail(prompts_node, "prompts", "must be a non-empty list of prompt mappings"))
+        return []
+    items: list[PromptItem] = []
+    seen: dict[str, int] = {}
+    for index, node in enumerate(prompts_node.value):
+        item = r.collect(_read_item, r, node, index, defaults)
+        if item is None:
+            continue
+        if item.id in seen:
+            id_node = r.mapping(node, "a prompt", _ITEM_KEYS, report=False)["id"][1]
+            r.note(r.fail(id_node, "id", f"duplicate prompt id {item.id!r} (first used on line {seen[item.id]})"))
+            continue
+        seen[item.id] = item.line
+        items.append(item)
+    return items
 
 
 def _is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
-def _read_item(r: _Reader, node: yaml.Node, index: int, defaults: dict[str, Any]) -> PromptItem:
+def _read_item(r: _Reader, node: yaml.Node, index: int, defaults: dict[str, Any]) -> PromptItem | None:
+    """One prompt, or None when it has problems (each recorded in `r.errors`; a non-mapping item raises)."""
     from vbench_suite.shapes.parse import parse_prompt
 
+    before = len(r.errors)
     fields = r.mapping(node, f"prompt #{index + 1}", _ITEM_KEYS)
     for required in ("id", "text", "category"):
         if required not in fields:
-            raise r.fail(node, required, f"missing required key in prompt #{index + 1}")
-    item_id = r.text(fields["id"][1], "id", f"(prompt #{index + 1}) ", _ID_PATTERN)
-    ctx = f"(prompt {item_id!r}) "
+            r.note(r.fail(node, required, f"missing required key in prompt #{index + 1}"))
+    item_id = r.collect(r.text, fields["id"][1], "id", f"(prompt #{index + 1}) ", _ID_PATTERN) \
+        if "id" in fields else None
+    ctx = f"(prompt {item_id!r}) " if item_id else f"(prompt #{index + 1}) "
 
     def opt(key: str, read: Callable[[yaml.Node, str, str], Any]) -> Any:
         if key not in fields or _is_null(fields[key][1]):
             return None
-        return read(fields[key][1], key, ctx)
+        return r.collect(read, fields[key][1], key, ctx)
 
-    text = r.text(fields["text"][1], "text", ctx)
-    category = r.text(fields["category"][1], "category", ctx, _CATEGORY_PATTERN)
-    mode = opt("mode", r.mode) or defaults["mode"]
+    text = r.collect(r.text, fields["text"][1], "text", ctx) if "text" in fields else None
+    category = r.collect(r.text, fields["category"][1], "category", ctx, _CATEGORY_PATTERN) \
+        if "category" in fields else None
+    given_mode = opt("mode", r.mode)
+    mode_unreadable = given_mode is None and "mode" in fields and not _is_null(fields["mode"][1])
+    mode = given_mode or defaults["mode"]
     duration = opt("duration_s", r.positive) or defaults["duration_s"]
     tags = opt("tags", r.tags) or ()
     presenter = opt("presenter", r.text)
+    # with an unreadable mode (already reported) the conditioning keys cannot be judged
+    conditioning_ok = not mode_unreadable and r.collect(_check_conditioning, r, node, fields, mode, ctx) is not None
+    image = opt("image", r.image_ref) if conditioning_ok else None
+    first_frame = opt("first_frame", r.image_ref) if conditioning_ok else None
+    last_frame = opt("last_frame", r.image_ref) if conditioning_ok else None
+    if len(r.errors) > before or item_id is None or text is None or category is None:
+        return None
+    return PromptItem(id=item_id, text=text, category=category, mode=mode, duration_s=float(duration), tags=tags,
+                      image=image, first_frame=first_frame, last_frame=last_frame, presenter=presenter,
+                      shapes=parse_prompt(text) is not None, line=node.start_mark.line + 1)
+
+
+def _check_conditioning(r: _Reader, node: yaml.Node, fields: dict[str, tuple[yaml.Node, yaml.Node]], mode: str,
+                        ctx: str) -> bool:
+    """Raise if the item's conditioning keys do not fit its mode (checked before any image file is looked at)."""
 
     def given(key: str) -> bool:
         return key in fields and not _is_null(fields[key][1])
@@ -381,7 +489,6 @@ def _read_item(r: _Reader, node: yaml.Node, index: int, defaults: dict[str, Any]
     def where(key: str) -> yaml.Node:
         return fields[key][1] if key in fields else node
 
-    # Which conditioning keys the mode allows is checked before any file is looked at.
     mode_node = where("mode")
     if mode in ("i2v", "hybrid"):
         if not given("image"):
@@ -400,12 +507,7 @@ def _read_item(r: _Reader, node: yaml.Node, index: int, defaults: dict[str, Any]
             if key in fields:
                 raise r.fail(where(key), key, f"{ctx}conditioning images need mode i2v, hybrid or keyframes, "
                                                f"not {mode!r}")
-    image = opt("image", r.image_ref)
-    first_frame = opt("first_frame", r.image_ref)
-    last_frame = opt("last_frame", r.image_ref)
-    return PromptItem(id=item_id, text=text, category=category, mode=mode, duration_s=float(duration), tags=tags,
-                      image=image, first_frame=first_frame, last_frame=last_frame, presenter=presenter,
-                      shapes=parse_prompt(text) is not None, line=node.start_mark.line + 1)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------- lookup

@@ -1,14 +1,20 @@
 """`vbench-suite breakeven`: the monthly volume above which self-hosting beats an API, with the arithmetic.
 
 Prices and throughput come from flags, or are measured from a run (`--from-run`); flags given explicitly win over
-measured values. Heavy imports happen in `run` only.
+measured values. Every rate is printed with its source, and a verdict is given only when the API's clips and the
+self-hosted clips are like for like (same resolution and duration class); otherwise the comparison is normalised per
+megapixel-second and says 'No verdict'. Heavy imports happen in `run` only.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vbench_suite.errors import UserError
+
+if TYPE_CHECKING:  # the report package imports pandas; the CLI imports it only when the command runs
+    from vbench_suite.report.economics import VideoFormat
 
 
 def _nonneg(text: str) -> float:
@@ -31,6 +37,13 @@ def _volumes(text: str) -> list[float]:
     return values
 
 
+def _resolution(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got '{text}'")
+    return int(width), int(height)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `breakeven`."""
     p = subparsers.add_parser(
@@ -42,8 +55,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--selfhost-usd-per-month", type=_nonneg, default=None, metavar="USD",
                    help="flat monthly self-hosting cost")
     p.add_argument("--gpu-usd-per-hour", type=_nonneg, default=None, metavar="USD",
-                   help="price of one GPU-hour (monthly cost = this × --gpus × --hours-per-month)")
-    p.add_argument("--gpus", type=int, default=1, help="GPUs in the self-hosted cluster (default 1)")
+                   help="price of one hour of the machine the throughput is for, a GPU unless --from-run says "
+                        "otherwise (monthly cost = this × --gpus × --hours-per-month; default with --from-run: the "
+                        "rate in the local backend's records, printed with its source)")
+    p.add_argument("--gpus", type=int, default=1,
+                   help="machines (GPUs unless --from-run says otherwise) in the self-hosted cluster (default 1)")
     p.add_argument("--hours-per-month", type=_nonneg, default=730.0, help="paid hours per month (default 730)")
     p.add_argument("--selfhost-usd-per-10s", type=_nonneg, default=0.0, metavar="USD",
                    help="variable self-hosting cost per 10 s of video (default 0)")
@@ -55,6 +71,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="take the API price and throughput measured in this run folder")
     p.add_argument("--api-backend", default=None, help="with --from-run: which remote backend's price to use")
     p.add_argument("--selfhost-backend", default=None, help="with --from-run: which local backend's throughput to use")
+    p.add_argument("--api-resolution", type=_resolution, default=None, metavar="WxH",
+                   help="resolution the API price is for (default with --from-run: the run's)")
+    p.add_argument("--api-video-seconds", type=_nonneg, default=None, metavar="S",
+                   help="clip length the API price is for (default with --from-run: the run's)")
+    p.add_argument("--selfhost-resolution", type=_resolution, default=None, metavar="WxH",
+                   help="resolution of the self-hosted clips the throughput counts "
+                        "(default with --from-run: the run's)")
     p.add_argument("--volumes", type=_volumes, default=None, metavar="V1,V2,...",
                    help="monthly volumes (10-s units) for the cost table (default: 0 to twice the break-even)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -62,18 +85,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def _format(resolution: tuple[int, int] | None, seconds: float | None,
+            measured: VideoFormat | None) -> VideoFormat | None:
+    """A VideoFormat from flags, falling back on the run's measured format field by field; None if unknown."""
+    from vbench_suite.report.economics import VideoFormat
+
+    width, height = resolution or ((measured.width, measured.height) if measured is not None else (0, 0))
+    secs = seconds if seconds is not None else (measured.seconds if measured is not None else None)
+    return VideoFormat(width, height, secs) if width and secs else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the verdict, the arithmetic and the cost table; write files when --out is given."""
     import numpy as np
 
     from vbench_suite.report.build import breakeven_cost_table, write_breakeven
-    from vbench_suite.report.economics import BreakEvenInputs, compute_breakeven, economics_from_run
+    from vbench_suite.report.economics import BreakEvenInputs, RunEconomics, compute_breakeven, economics_from_run
     from vbench_suite.report.load import load_run
     from vbench_suite.report.render import table_markdown
 
     api, api_label = args.api_usd_per_10s, "API"
-    vph, video_s = args.videos_per_gpu_hour, args.video_seconds
+    vph, video_s, rate = args.videos_per_gpu_hour, args.video_seconds, args.gpu_usd_per_hour
     sources: list[str] = []
+    econ = RunEconomics({}, None, None, None, None)
+    machine, api_measured = "GPU", None
     if args.from_run is not None:
         econ = economics_from_run(load_run(args.from_run), args.api_backend, args.selfhost_backend)
         if api is None:
@@ -85,20 +120,32 @@ def run(args: argparse.Namespace) -> int:
                     f"{k}: ${v:.4g}/10 s" for k, v in sorted(econ.api_usd_per_10s.items()))
                                 + "); choose one with --api-backend NAME.")
             api_label, api = next(iter(econ.api_usd_per_10s.items()))
+            api_measured = econ.api_formats.get(api_label)
             sources.append(f"API price measured in run {args.from_run}: {api_label} = ${api:.4g} per 10 s")
+        if econ.selfhost_backend is not None:
+            machine = econ.machine
         if vph is None and econ.videos_per_gpu_hour is not None:
             vph = econ.videos_per_gpu_hour
             sources.append(f"Throughput measured in run {args.from_run} on {econ.selfhost_backend}: "
-                           f"{vph:.4g} videos per hardware-hour")
+                           f"{vph:.4g} videos per hour of {machine}")
             if video_s is None:
                 video_s = econ.video_seconds
+        if rate is None and args.selfhost_usd_per_month is None and econ.gpu_usd_per_hour is not None:
+            rate = econ.gpu_usd_per_hour
+            sources.append(f"Self-hosting rate: {machine} at ${rate:.4g}/h ({econ.rate_source})")
     if api is None:
         raise UserError("Give the API price: --api-usd-per-10s USD, or --from-run RUN_DIR with a paid remote backend.")
+    if rate is not None and rate == args.gpu_usd_per_hour:
+        sources.append(f"Self-hosting rate: ${rate:.4g} per hour of one {machine} (given by --gpu-usd-per-hour)")
+    own_measured = econ.selfhost_format if args.from_run is not None and vph == econ.videos_per_gpu_hour else None
     inputs = BreakEvenInputs(
         api_usd_per_10s=api, selfhost_usd_per_month=args.selfhost_usd_per_month,
-        gpu_usd_per_hour=args.gpu_usd_per_hour, gpus=args.gpus, hours_per_month=args.hours_per_month,
+        gpu_usd_per_hour=rate, gpus=args.gpus, hours_per_month=args.hours_per_month,
         selfhost_usd_per_10s=args.selfhost_usd_per_10s, videos_per_gpu_hour=vph,
-        video_seconds=video_s if video_s else 10.0, api_label=api_label, sources=tuple(sources))
+        video_seconds=video_s if video_s else 10.0, api_label=api_label, sources=tuple(sources), machine=machine,
+        selfhost_label=econ.selfhost_backend or "self-host",
+        api_format=_format(args.api_resolution, args.api_video_seconds, api_measured),
+        selfhost_format=_format(args.selfhost_resolution, video_s, own_measured))
     volumes = np.asarray(args.volumes, dtype=np.float64) if args.volumes else None
     result = compute_breakeven(inputs, volumes)
     print(result.verdict)
@@ -107,7 +154,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(table_markdown(breakeven_cost_table(result)))
     if args.out is not None:
-
         print()
         print(write_breakeven(result, args.out))
     return 0

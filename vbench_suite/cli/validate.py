@@ -1,4 +1,5 @@
-"""`vbench-suite validate FILE`: check a prompt-set file."""
+"""`vbench-suite validate FILE`: check a prompt-set file. Every problem of the file is listed, one line each naming
+the file, line and field (`suites.PromptSetErrors`), and the exit code is 2."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,8 @@ from collections import Counter
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a prompt-set YAML file",
-                       description="Load and validate a prompt set; errors name the file, line and field.")
+                       description="Load and validate a prompt set. Every problem in the file is listed, one line "
+                                   "each naming the file, line and field; exit code 2 when there is any.")
     p.add_argument("file", help="path to a prompt-set YAML file (or a suite name)")
     return p
 

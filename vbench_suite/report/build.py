@@ -117,37 +117,56 @@ def operations_tables(ops: pd.DataFrame, stage_names: list[str]) -> list[Table]:
 def breakeven_from_run(run: RunData, ops: pd.DataFrame) -> tuple[list[BreakEven], list[str]]:
     """Break-even of each paid remote backend of the run against self-hosting the run's slowest local backend.
 
-    Returns (results, paragraphs explaining the inputs and any assumption). The GPU price is the one implied by the
-    local backend's own cost records, or `economics.ASSUMED_GPU_USD_PER_HOUR` (said so) when it was not priced.
+    Returns (results, paragraphs stating every rate used and where it came from). Like-for-like comparisons come
+    first; the others are normalised per megapixel-second and carry 'No verdict'. The hourly rate is the one implied
+    by the local backend's own cost records (named with its source, e.g. dit-local's assumed default), or
+    `economics.ASSUMED_GPU_USD_PER_HOUR` (said so) for an unpriced GPU; an unpriced CPU run is not computed.
     """
     econ = economics.economics_from_run(run)
     notes: list[str] = []
     if not econ.api_usd_per_10s:
         return [], ["Not computed: no remote backend in this run has a non-zero cost per 10 s. Use `vbench-suite "
                     "breakeven --api-usd-per-10s X ...` with a price from the vendor's price table."]
-    price = econ.gpu_usd_per_hour
+    price, source = econ.gpu_usd_per_hour, econ.rate_source
+    if price is None and econ.selfhost_backend is not None and econ.device == "cpu":
+        return [], [f"Not computed: {econ.selfhost_backend} ran on CPU and its records carry no price. Give one: "
+                    "`vbench-suite breakeven --from-run RUN_DIR --gpu-usd-per-hour USD` (the price of one hour of the "
+                    "machine it ran on)."]
     if price is None:
         price = economics.ASSUMED_GPU_USD_PER_HOUR
-        notes.append(f"Assumption: self-hosting on 1 GPU at ${price:.2f}/GPU-hour for "
-                     f"{economics.HOURS_PER_MONTH:.0f} h/month, no variable cost (the run did not price its hardware). "
-                     "Recompute with your prices: `vbench-suite breakeven --from-run RUN_DIR --gpu-usd-per-hour X`.")
-    else:
-        notes.append(f"Self-hosting priced at ${price:.4g}/GPU-hour (implied by {econ.selfhost_backend}'s cost "
-                     f"records) on 1 GPU for {economics.HOURS_PER_MONTH:.0f} h/month, no variable cost.")
+        source = ("assumed, source: vbench-suite's placeholder GPU price (ASSUMED_GPU_USD_PER_HOUR), not a quote; "
+                  "the run did not price its hardware. Recompute with yours: `vbench-suite breakeven --from-run "
+                  "RUN_DIR --gpu-usd-per-hour USD`")
+    machine = econ.machine if econ.selfhost_backend is not None else "GPU"
+    notes.append(f"Self-hosting rate: {machine} at ${price:.4g}/h ({source}). Assumed: 1 such machine paid for "
+                 f"{economics.HOURS_PER_MONTH:.0f} h/month, no variable cost.")
     if econ.videos_per_gpu_hour is not None:
+        made = f" of {econ.selfhost_format.describe()}" if econ.selfhost_format else ""
         notes.append(f"Throughput measured on {econ.selfhost_backend} (the slowest local backend in the run, so the "
-                     f"estimate is conservative): {econ.videos_per_gpu_hour:.4g} videos of {econ.video_seconds:.3g} s "
-                     "per hardware-hour on this run's hardware. Choose another with `vbench-suite breakeven "
-                     "--selfhost-backend NAME`.")
+                     f"estimate is conservative): {econ.videos_per_gpu_hour:.4g} videos{made} per hour of "
+                     f"{machine}, from its hardware seconds on this run's machine. Choose another with "
+                     "`vbench-suite breakeven --selfhost-backend NAME`.")
     else:
         notes.append("No local backend with hardware seconds in this run: utilisation is not computed.")
+    notes.append("API prices: measured in this run (total cost of all attempts / seconds of video delivered × 10); "
+                 "a (simulated) vendor's price is the fake server's price table, not a quote.")
     results = []
     for label, api in sorted(econ.api_usd_per_10s.items()):
         inputs = BreakEvenInputs(api_usd_per_10s=api, gpu_usd_per_hour=price,
                                  videos_per_gpu_hour=econ.videos_per_gpu_hour,
                                  video_seconds=econ.video_seconds or 10.0, api_label=label,
-                                 sources=(f"API price measured in this run: {label} = ${api:.4g} per 10 s",))
+                                 sources=(f"API price measured in this run: {label} = ${api:.4g} per 10 s",
+                                          f"Self-hosting rate: {machine} at ${price:.4g}/h ({source})"),
+                                 machine=machine, selfhost_label=econ.selfhost_backend or "self-host",
+                                 api_format=econ.api_formats.get(label), selfhost_format=econ.selfhost_format)
         results.append(economics.compute_breakeven(inputs))
+    unlike = [r.inputs.api_label for r in results if r.comparison.like_for_like is False]
+    if unlike:
+        notes.append(f"Not like for like ({', '.join(unlike)}): the self-hosted clips differ in resolution or length "
+                     "from the API's, so those rows are normalised per megapixel-second "
+                     f"({economics.NORMALISATION_CAVEAT}) and give no verdict.")
+    # like-for-like first: the report's cost table and the plot's capacity line follow the first result
+    results.sort(key=lambda r: (r.comparison.like_for_like is False, r.inputs.api_label))
     # one volume grid for all API options (shared plot and table): the widest of their default ranges
     top = max(float(r.table["volume_10s_units"].max()) for r in results)
     points = [r.breakeven_volume for r in results if r.breakeven_volume is not None]
@@ -156,21 +175,38 @@ def breakeven_from_run(run: RunData, ops: pd.DataFrame) -> tuple[list[BreakEven]
     return results, notes
 
 
+def _comparison_cell(r: BreakEven) -> Cell:
+    like = r.comparison.like_for_like
+    if like is None:
+        return Cell("formats not checked", "unavailable")
+    fmt_own = r.inputs.selfhost_format.describe() if r.inputs.selfhost_format else "?"
+    fmt_api = r.inputs.api_format.describe() if r.inputs.api_format else "?"
+    if like:
+        return Cell(f"like for like ({fmt_api})")
+    return Cell(f"NOT like for like: self-host {fmt_own}, API {fmt_api}; normalised per megapixel-second",
+                "unavailable")
+
+
 def breakeven_summary_table(results: list[BreakEven]) -> Table:
-    """One row per API option: price, break-even volume, utilisation needed, verdict."""
+    """One row per API option: formats compared, price, break-even volume, utilisation needed, verdict (no verdict
+    when the formats are not like for like)."""
     rows = []
     for r in results:
+        unlike = r.comparison.like_for_like is False
         be = "never" if r.breakeven_volume is None else f"{fmt(r.breakeven_volume)} (10-s units/month)"
         util = "—" if r.utilisation_at_breakeven is None else f"{r.utilisation_at_breakeven:.1%}"
+        if unlike:
+            be, util = f"{be}, normalised", f"{util}, normalised" if util != "—" else util
         rows.append([Cell(r.inputs.api_label, "simulated" if "(simulated)" in r.inputs.api_label else ""),
-                     Cell(fmt_usd(r.inputs.api_usd_per_10s)), Cell(fmt_usd(r.fixed_usd_per_month)), Cell(be),
-                     Cell(util), Cell(r.verdict)])
-    return Table("Break-even per API option", ["API", "price per 10 s", "self-host fixed $/month", "break-even volume",
-                                               "utilisation needed", "verdict"], rows)
+                     _comparison_cell(r), Cell(fmt_usd(r.inputs.api_usd_per_10s)),
+                     Cell(fmt_usd(r.fixed_usd_per_month)), Cell(be), Cell(util), Cell(r.verdict)])
+    return Table("Break-even per API option", ["API", "clips compared", "price per 10 s", "self-host fixed $/month",
+                                               "break-even volume", "utilisation needed", "verdict"], rows,
+                 "A verdict is given only like for like (same resolution and duration class).")
 
 
 def breakeven_cost_table(result: BreakEven) -> Table:
-    """Monthly cost of both options across volumes."""
+    """Monthly cost of both options across volumes (titled as normalised when not like for like)."""
     rows = []
     for r in result.table.itertuples(index=False):
         util = "—" if not np.isfinite(r.utilisation) else f"{r.utilisation:.1%}" + (
@@ -178,8 +214,15 @@ def breakeven_cost_table(result: BreakEven) -> Table:
         rows.append([Cell(fmt(r.volume_10s_units)), Cell(fmt(r.video_minutes)), Cell(fmt_usd(r.api_usd)),
                      Cell(fmt_usd(r.selfhost_usd)), Cell(r.cheaper, "best" if r.cheaper == "self-host" else ""),
                      Cell(util)])
-    return Table(f"Monthly cost by volume ({result.inputs.api_label})",
-                 ["volume (10-s units/month)", "video minutes", "API $", "self-host $", "cheaper", "utilisation"], rows)
+    title = f"Monthly cost by volume ({result.inputs.api_label})"
+    note = ""
+    if result.comparison.like_for_like is False:
+        title += ": normalised per megapixel-second, NOT like for like"
+        note = result.comparison.text
+    elif result.comparison.like_for_like is None:
+        note = result.comparison.text
+    return Table(title, ["volume (10-s units/month)", "video minutes", "API $", "self-host $", "cheaper",
+                         "utilisation"], rows, note)
 
 
 def regression_sections(reg: Regression) -> list[Section]:

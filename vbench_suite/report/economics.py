@@ -9,6 +9,11 @@ variable cost v ($/10 s):
 With a throughput T (10-s units per GPU-hour) and a cluster of G GPUs for H hours a month, capacity C = T·G·H and the
 utilisation needed at break-even is V*/C. When F = price/hour × G × H this is (price/hour ÷ T) / (A − v), independent
 of G: if it exceeds 100 %, no cluster size breaks even at that price.
+
+Like for like: a price per 10 s says nothing about a clip of another size or length, so a break-even is given as a
+plain verdict only when the API's clips and the self-hosted clips have the same resolution and duration class
+(`compare_formats`). Otherwise the comparison is normalised per megapixel-second (labelled as such, with no verdict).
+Every hourly rate carries the place it came from (`RunEconomics.rate_source`).
 """
 from __future__ import annotations
 
@@ -30,6 +35,72 @@ ASSUMED_GPU_USD_PER_HOUR = 2.0
 `breakeven` command always takes the user's price instead."""
 DEFAULT_TABLE_POINTS = 11
 """Volumes in the default break-even table (evenly spaced from 0)."""
+DURATION_CLASS_EDGES_S = (4.0, 8.0, 16.0)
+"""Upper edges of the clip-length classes (up to 4 s, 4-8 s, 8-16 s, longer): generation cost is not proportional
+to length (attention spans all frames), so clips of different classes are not compared like for like."""
+NORMALISATION_CAVEAT = ("assumes cost grows in proportion to pixels × seconds; generation compute grows faster, so "
+                        "this favours the side making the smaller clips")
+"""Said wherever a normalised (per megapixel-second) comparison is printed."""
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """Size and length of the clips a price or a throughput refers to."""
+
+    width: int
+    height: int
+    seconds: float
+    """Mean length in seconds of the delivered clips."""
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height / 1e6
+
+    def duration_class(self) -> str:
+        """'up to 4 s', '4-8 s', '8-16 s' or 'over 16 s' (edges `DURATION_CLASS_EDGES_S`, upper edge included)."""
+        low = 0.0
+        for edge in DURATION_CLASS_EDGES_S:
+            if self.seconds <= edge + 1e-9:
+                return f"up to {edge:g} s" if low == 0 else f"{low:g}-{edge:g} s"
+            low = edge
+        return f"over {low:g} s"
+
+    def describe(self) -> str:
+        """'1280x720 5 s clips'."""
+        return f"{self.width}x{self.height} {self.seconds:.3g} s clips"
+
+
+@dataclass(frozen=True)
+class FormatComparison:
+    """Whether an API price and a self-hosting throughput refer to the same kind of clip."""
+
+    like_for_like: bool | None
+    """True: same resolution (either orientation) and duration class; False: not; None: a format is unknown."""
+    text: str
+    """One sentence saying which, naming both formats."""
+    throughput_scale: float = 1.0
+    """Factor turning self-hosted 10-s units into 10-s units of the API's format per megapixel-second
+    (self-host megapixels / API megapixels); 1 when like for like or unknown."""
+
+
+def compare_formats(selfhost: VideoFormat | None, api: VideoFormat | None, selfhost_name: str = "self-host",
+                    api_name: str = "the API") -> FormatComparison:
+    """Like for like when both formats are known, have the same resolution (either orientation) and the same
+    duration class; else not (normalised per megapixel-second), or unknown when a format is missing."""
+    if selfhost is None or api is None or not selfhost.megapixels or not api.megapixels:
+        return FormatComparison(None, "Formats not checked: the clip size or length of "
+                                f"{'the API price' if api is None else 'the self-hosted throughput'} is not known; "
+                                "make sure both refer to the same resolution and clip length.")
+    same_size = sorted((selfhost.width, selfhost.height)) == sorted((api.width, api.height))
+    same_class = selfhost.duration_class() == api.duration_class()
+    if same_size and same_class:
+        return FormatComparison(True, f"Like for like: {selfhost_name} makes {selfhost.describe()}, {api_name} "
+                                      f"{api.describe()} (same resolution, duration class {api.duration_class()}).")
+    scale = selfhost.megapixels / api.megapixels
+    return FormatComparison(False, f"Not like for like: {selfhost_name} makes {selfhost.describe()} (duration class "
+                                   f"{selfhost.duration_class()}), {api_name} {api.describe()} (duration class "
+                                   f"{api.duration_class()}). Normalised per megapixel-second ("
+                                   f"{NORMALISATION_CAVEAT}).", scale)
 
 
 class BreakEvenInputError(UserError):
@@ -45,9 +116,9 @@ class BreakEvenInputs:
     selfhost_usd_per_month: float | None = None
     """Flat monthly self-hosting cost; give this or `gpu_usd_per_hour`, not both."""
     gpu_usd_per_hour: float | None = None
-    """Price of one GPU-hour; monthly cost = this × `gpus` × `hours_per_month`."""
+    """Price of one hour of one `machine` (a GPU by default); monthly cost = this × `gpus` × `hours_per_month`."""
     gpus: int = 1
-    """GPUs in the self-hosted cluster."""
+    """Machines (GPUs by default) in the self-hosted cluster."""
     hours_per_month: float = HOURS_PER_MONTH
     """Hours per month the cluster is paid for."""
     selfhost_usd_per_10s: float = 0.0
@@ -60,6 +131,15 @@ class BreakEvenInputs:
     """Name of the API option in tables and plots (e.g. 'runway (simulated)')."""
     sources: tuple[str, ...] = ()
     """Where measured inputs came from (printed with the arithmetic)."""
+    machine: str = "GPU"
+    """What one hour of `gpu_usd_per_hour` buys and what `videos_per_gpu_hour` was measured on (e.g. 'GPU',
+    'CPU: 2 vCPU')."""
+    selfhost_label: str = "self-host"
+    """Name of the self-hosted option in the format comparison (e.g. 'dit-local')."""
+    api_format: VideoFormat | None = None
+    """Clips the API price is for; None: unknown (the comparison says it was not checked)."""
+    selfhost_format: VideoFormat | None = None
+    """Clips the self-hosted throughput counts; None: unknown."""
 
     def validate(self) -> None:
         """Raise `BreakEvenInputError` naming the flag if an input is missing, negative or contradictory."""
@@ -95,17 +175,28 @@ class BreakEven:
     feasible: bool
     """True when self-hosting is cheaper above some volume the cluster can actually deliver (or capacity unknown)."""
     verdict: str
+    """A plain verdict only when `comparison.like_for_like` is not False; otherwise it says 'No verdict'."""
     arithmetic: list[str] = field(default_factory=list)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    comparison: FormatComparison = field(default_factory=lambda: FormatComparison(None, ""))
+    """Like for like or not; when not, volumes are 10-s units of the API's format, normalised per
+    megapixel-second."""
+
+
+def _pct(x: float) -> str:
+    """A share as a percentage, with enough digits that a tiny one does not read 0.0%."""
+    return f"{x * 100:.2g}%" if 0 < x < 0.001 else f"{x:.1%}"
 
 
 def _num(x: float) -> str:
     return f"{x:,.1f}" if abs(x) >= 100 else f"{x:,.4g}"
 
 
-def cost_table(inputs: BreakEvenInputs, fixed: float, volumes: np.ndarray, capacity: float | None) -> pd.DataFrame:
+def cost_table(inputs: BreakEvenInputs, fixed: float, volumes: np.ndarray, capacity: float | None,
+               normalised: bool = False) -> pd.DataFrame:
     """Monthly cost of both options at each volume (10-s units/month), the cheaper one ('api', 'self-host', 'equal',
-    or 'over capacity' where the cluster cannot make that volume) and the utilisation needed."""
+    or 'over capacity' where the cluster cannot make that volume; suffixed ' (normalised)' when `normalised`) and the
+    utilisation needed."""
     rows = []
     for v in volumes:
         api = inputs.api_usd_per_10s * v
@@ -116,42 +207,111 @@ def cost_table(inputs: BreakEvenInputs, fixed: float, volumes: np.ndarray, capac
         over = bool(capacity is not None and v > capacity * (1 + 1e-12))
         if over:
             cheaper = "over capacity"  # this cluster cannot make that volume; its cost there means nothing
+        if normalised:
+            cheaper += " (normalised)"  # not a verdict: the two sides make different clips
         rows.append({"volume_10s_units": float(v), "video_minutes": float(v) * 10.0 / 60.0, "api_usd": api,
                      "selfhost_usd": own, "cheaper": cheaper, "utilisation": util, "over_capacity": over})
     return pd.DataFrame(rows)
+
+
+def _fixed_cost_line(inputs: BreakEvenInputs) -> tuple[float, str]:
+    if inputs.gpu_usd_per_hour is not None:
+        fixed = inputs.gpu_usd_per_hour * inputs.gpus * inputs.hours_per_month
+        return fixed, (f"Self-hosting fixed cost F = {fmt_usd(inputs.gpu_usd_per_hour)} per machine-hour "
+                       f"({inputs.machine}) × {inputs.gpus} machine(s) × {_num(inputs.hours_per_month)} h = "
+                       f"{fmt_usd(fixed)} per month")
+    fixed = float(inputs.selfhost_usd_per_month or 0.0)
+    return fixed, f"Self-hosting fixed cost F = {fmt_usd(fixed)} per month (given)"
+
+
+def _throughput_lines(inputs: BreakEvenInputs, comp: FormatComparison) -> tuple[float | None, float | None,
+                                                                                list[str]]:
+    """(10-s units per machine-hour, in the API's format when normalised; capacity per month; arithmetic lines)."""
+    if inputs.videos_per_gpu_hour is None:
+        return None, None, []
+    units = inputs.videos_per_gpu_hour * inputs.video_seconds / 10.0
+    lines = [f"Throughput T = {_num(inputs.videos_per_gpu_hour)} videos per machine-hour ({inputs.machine}) × "
+             f"{_num(inputs.video_seconds)} s / 10 s = {_num(units)} ten-second units per machine-hour"]
+    if comp.like_for_like is False and inputs.api_format is not None and inputs.selfhost_format is not None:
+        normalised = units * comp.throughput_scale
+        lines.append(f"Normalised per megapixel-second: T × {inputs.selfhost_format.megapixels:.6g} MP / "
+                     f"{inputs.api_format.megapixels:.6g} MP = {_num(normalised)} ten-second units of "
+                     f"{inputs.api_format.width}x{inputs.api_format.height} per machine-hour "
+                     f"({NORMALISATION_CAVEAT})")
+        units = normalised
+    capacity = units * inputs.gpus * inputs.hours_per_month
+    lines.append(f"Capacity C = T × {inputs.gpus} machine(s) × {_num(inputs.hours_per_month)} h = "
+                 f"{_num(capacity)} ten-second units per month")
+    return units, capacity, lines
+
+
+def _per_megapixel_second_lines(inputs: BreakEvenInputs) -> list[str]:
+    """Both prices per megapixel-second of video (the self-hosted one at full use, when rate and throughput are
+    known): the normalised comparison in its plainest form."""
+    api_fmt, own_fmt = inputs.api_format, inputs.selfhost_format
+    if api_fmt is None or own_fmt is None:
+        return []
+    api_mps = inputs.api_usd_per_10s / (10.0 * api_fmt.megapixels)
+    line = f"Per megapixel-second: API {fmt_usd(inputs.api_usd_per_10s)} / (10 s × {api_fmt.megapixels:.6g} MP) = " \
+           f"${api_mps:.4g}"
+    if inputs.gpu_usd_per_hour is not None and inputs.videos_per_gpu_hour:
+        mps_per_hour = inputs.videos_per_gpu_hour * inputs.video_seconds * own_fmt.megapixels
+        own_mps = inputs.gpu_usd_per_hour / mps_per_hour + inputs.selfhost_usd_per_10s / (10.0 * own_fmt.megapixels)
+        line += (f"; self-host fully used {fmt_usd(inputs.gpu_usd_per_hour)}/h / {_num(mps_per_hour)} MP·s per hour"
+                 f" = ${own_mps:.4g}")
+    return [line + " (normalised, not like for like)"]
+
+
+def _plain_verdict(breakeven: float, fixed: float, util: float | None, feasible: bool) -> str:
+    if fixed == 0:
+        return "Self-hosting is cheaper at every volume (no fixed cost and a lower variable cost)."
+    if util is None:
+        return (f"Self-hosting is cheaper above {_num(breakeven)} ten-second units per month; utilisation not "
+                "computed (give --videos-per-gpu-hour or --from-run with a local backend).")
+    if feasible:
+        return (f"Self-hosting is cheaper above {_num(breakeven)} ten-second units per month, which keeps the "
+                f"cluster {_pct(util)} busy.")
+    return (f"Self-hosting would break even at {_num(breakeven)} ten-second units per month, but that needs "
+            f"{util:.0%} utilisation: more than the cluster can make, so at these prices it never breaks even.")
+
+
+def _unlike_verdict(comp: FormatComparison, inputs: BreakEvenInputs, breakeven: float | None,
+                    util: float | None, feasible: bool) -> str:
+    """No verdict, only the labelled normalised figure: the two sides make different clips."""
+    fmt_api = inputs.api_format.describe() if inputs.api_format else "the API's clips"
+    if breakeven is None:
+        figure = "even normalised, self-hosting never breaks even"
+    elif util is None:
+        figure = f"normalised, the break-even would be {_num(breakeven)} ten-second units per month"
+    else:
+        figure = (f"normalised, the break-even would be {_num(breakeven)} ten-second units per month at "
+                  f"{_pct(util)} utilisation" + ("" if feasible else ", more than the cluster can make"))
+    return (f"No verdict: {comp.text} {figure[0].upper()}{figure[1:]}. Measure self-hosting on "
+            f"{fmt_api} to decide.")
 
 
 def compute_breakeven(inputs: BreakEvenInputs, volumes: np.ndarray | None = None) -> BreakEven:
     """Break-even volume, utilisation, verdict, the written-out arithmetic and a cost table.
 
     `volumes` (10-s units/month) defaults to 11 evenly spaced points from 0 to 2 × max(break-even, capacity).
-    Raises `BreakEvenInputError` on invalid inputs.
+    When the formats are not like for like (`compare_formats`), throughput is normalised per megapixel-second to
+    the API's format and the verdict says 'No verdict'. Raises `BreakEvenInputError` on invalid inputs.
     """
     inputs.validate()
     A, v = inputs.api_usd_per_10s, inputs.selfhost_usd_per_10s
-    lines: list[str] = list(inputs.sources)
-    if inputs.gpu_usd_per_hour is not None:
-        fixed = inputs.gpu_usd_per_hour * inputs.gpus * inputs.hours_per_month
-        lines.append(f"Self-hosting fixed cost F = {fmt_usd(inputs.gpu_usd_per_hour)}/GPU-hour × {inputs.gpus} "
-                     f"GPU(s) × {_num(inputs.hours_per_month)} h = {fmt_usd(fixed)} per month")
-    else:
-        fixed = float(inputs.selfhost_usd_per_month or 0.0)
-        lines.append(f"Self-hosting fixed cost F = {fmt_usd(fixed)} per month (given)")
+    comp = compare_formats(inputs.selfhost_format, inputs.api_format, inputs.selfhost_label, inputs.api_label)
+    lines: list[str] = list(inputs.sources) + [comp.text]
+    fixed, line = _fixed_cost_line(inputs)
+    lines.append(line)
     lines.append(f"API price A = {fmt_usd(A)} per 10 s ({inputs.api_label}); "
                  f"self-host variable cost v = {fmt_usd(v)} per 10 s")
     margin = A - v
     lines.append(f"Each 10 s made in-house instead of through the API saves A − v = {fmt_usd(A)} − {fmt_usd(v)} = "
                  f"{fmt_usd(margin)}")
-
-    units_per_gpu_hour = capacity = None
-    if inputs.videos_per_gpu_hour is not None:
-        units_per_gpu_hour = inputs.videos_per_gpu_hour * inputs.video_seconds / 10.0
-        capacity = units_per_gpu_hour * inputs.gpus * inputs.hours_per_month
-        lines.append(f"Throughput T = {_num(inputs.videos_per_gpu_hour)} videos/GPU-hour × "
-                     f"{_num(inputs.video_seconds)} s / 10 s = {_num(units_per_gpu_hour)} ten-second units per "
-                     "GPU-hour")
-        lines.append(f"Capacity C = T × {inputs.gpus} GPU(s) × {_num(inputs.hours_per_month)} h = "
-                     f"{_num(capacity)} ten-second units per month")
+    units_per_gpu_hour, capacity, tput_lines = _throughput_lines(inputs, comp)
+    lines += tput_lines
+    if comp.like_for_like is False:
+        lines += _per_megapixel_second_lines(inputs)
 
     breakeven = util = None
     feasible = False
@@ -166,27 +326,21 @@ def compute_breakeven(inputs: BreakEvenInputs, volumes: np.ndarray | None = None
                      f"ten-second units per month ({_num(breakeven * 10 / 60)} minutes of video)")
         if capacity is not None and capacity > 0:
             util = breakeven / capacity
-            lines.append(f"Utilisation needed at V* = V* / C = {_num(breakeven)} / {_num(capacity)} = {util:.1%}")
+            lines.append(f"Utilisation needed at V* = V* / C = {_num(breakeven)} / {_num(capacity)} = {_pct(util)}")
         elif capacity == 0:
             util = math.inf
         feasible = util is None or util <= 1.0
-        if fixed == 0:
-            verdict = "Self-hosting is cheaper at every volume (no fixed cost and a lower variable cost)."
-        elif util is None:
-            verdict = (f"Self-hosting is cheaper above {_num(breakeven)} ten-second units per month; utilisation not "
-                       "computed (give --videos-per-gpu-hour or --from-run with a local backend).")
-        elif feasible:
-            verdict = (f"Self-hosting is cheaper above {_num(breakeven)} ten-second units per month, which keeps the "
-                       f"cluster {util:.1%} busy.")
-        else:
-            verdict = (f"Self-hosting would break even at {_num(breakeven)} ten-second units per month, but that needs "
-                       f"{util:.0%} utilisation: more than the cluster can make, so at these prices it never breaks "
-                       "even.")
-            if inputs.gpu_usd_per_hour is not None and units_per_gpu_hour:
-                full = inputs.gpu_usd_per_hour / units_per_gpu_hour + v
-                lines.append(f"Even fully used, self-hosting costs {fmt_usd(inputs.gpu_usd_per_hour)} / "
-                             f"{_num(units_per_gpu_hour)} + {fmt_usd(v)} = {fmt_usd(full)} per 10 s ≥ A = "
-                             f"{fmt_usd(A)}; adding GPUs does not change this.")
+        verdict = _plain_verdict(breakeven, fixed, util, feasible)
+        if not feasible and inputs.gpu_usd_per_hour is not None and units_per_gpu_hour:
+            full = inputs.gpu_usd_per_hour / units_per_gpu_hour + v
+            lines.append(f"Even fully used, self-hosting costs {fmt_usd(inputs.gpu_usd_per_hour)} / "
+                         f"{_num(units_per_gpu_hour)} + {fmt_usd(v)} = {fmt_usd(full)} per 10 s ≥ A = "
+                         f"{fmt_usd(A)}; adding machines does not change this.")
+    if comp.like_for_like is False:
+        verdict = _unlike_verdict(comp, inputs, breakeven, util, feasible)
+    elif comp.like_for_like is None:
+        verdict += (" Clip formats not checked: make sure the API price and the throughput are for the same "
+                    "resolution and clip length (--api-resolution, --api-video-seconds, --selfhost-resolution).")
     if volumes is None:
         # Without a break-even, span the volume where the API bill reaches the fixed cost, so the gap is visible.
         api_reaches_fixed = fixed / A if A > 0 else None
@@ -195,10 +349,12 @@ def compute_breakeven(inputs: BreakEvenInputs, volumes: np.ndarray | None = None
         volumes = np.linspace(0.0, top, DEFAULT_TABLE_POINTS)
         if breakeven is not None and breakeven not in volumes:
             volumes = np.sort(np.append(volumes, breakeven))
-    table = cost_table(inputs, fixed, np.asarray(volumes, dtype=np.float64), capacity)
+    table = cost_table(inputs, fixed, np.asarray(volumes, dtype=np.float64), capacity,
+                       normalised=comp.like_for_like is False)
     return BreakEven(inputs=inputs, fixed_usd_per_month=fixed, margin_usd_per_10s=margin,
                      units_per_gpu_hour=units_per_gpu_hour, capacity_per_month=capacity, breakeven_volume=breakeven,
-                     utilisation_at_breakeven=util, feasible=feasible, verdict=verdict, arithmetic=lines, table=table)
+                     utilisation_at_breakeven=util, feasible=feasible, verdict=verdict, arithmetic=lines, table=table,
+                     comparison=comp)
 
 
 @dataclass(frozen=True)
@@ -209,28 +365,90 @@ class RunEconomics:
     """{backend label: measured cost per 10 s} for remote backends with a non-zero cost."""
     selfhost_backend: str | None
     videos_per_gpu_hour: float | None
+    """Videos per hour of the machine the local backend ran on (`machine`), from its hardware seconds."""
     video_seconds: float | None
     gpu_usd_per_hour: float | None
-    """Hardware price implied by the local backend's records (cost_usd / hardware_s × 3600), if it was priced."""
+    """Hourly rate implied by the local backend's records (cost_usd / hardware_s × 3600), if it was priced."""
+    api_formats: dict[str, VideoFormat | None] = field(default_factory=dict)
+    """{backend label: the clips its price is for} (same keys as `api_usd_per_10s`)."""
+    selfhost_format: VideoFormat | None = None
+    machine: str = "machine of unrecorded kind"
+    """What the local backend ran on, e.g. 'CPU: 2 vCPU' or 'GPU (cuda)'."""
+    rate_source: str = ""
+    """Where `gpu_usd_per_hour` came from, said with the rate (e.g. the backend's default, an assumption)."""
+    device: str = ""
+    """Device recorded in the local backend's fingerprint ('cpu', 'cuda', ...; '' when not recorded)."""
+
+
+def run_format(generations: pd.DataFrame) -> VideoFormat | None:
+    """The clips a backend delivered: its most common requested resolution and the mean delivered length of its ok
+    generations; None when the records do not say (no ok video, or no resolution recorded)."""
+    ok = generations[generations["status"] == "ok"]
+    if not len(ok) or "width" not in ok or not (ok["width"] > 0).any():
+        return None
+    sizes = ok.loc[ok["width"] > 0, ["width", "height"]].value_counts()
+    width, height = sizes.index[0]
+    seconds = float(ok["video_seconds"].mean())
+    return VideoFormat(int(width), int(height), seconds) if seconds > 0 else None
+
+
+def _device(generations: pd.DataFrame) -> str:
+    """The device recorded in a backend's fingerprint settings ('' when none)."""
+    import json
+
+    for text in generations["settings"]:
+        try:
+            device = json.loads(text or "{}").get("device")
+        except (ValueError, AttributeError):
+            continue
+        if device:
+            return str(device)
+    return ""
+
+
+def local_rate_source(backend: str, rate: float, device: str) -> tuple[str, str]:
+    """(machine, source) for a local backend's hourly rate as implied by its records.
+
+    dit-local's default `price_per_hour` is an assumption (a 2-vCPU on-demand cloud instance, see
+    `vbench_suite.backends.dit_local.DEFAULT_PRICE_PER_HOUR`), so it is named as one, with the way to change it.
+    """
+    kind = {"cpu": "CPU", "": "machine of unrecorded kind"}.get(device, f"GPU ({device})")
+    if backend == "dit-local":
+        from vbench_suite.backends.dit_local import DEFAULT_PRICE_PER_HOUR  # a constant; no torch import
+
+        if math.isclose(rate, DEFAULT_PRICE_PER_HOUR, rel_tol=1e-6):
+            fix = ("set the real price with `--option dit-local.price_per_hour=USD` when running, or "
+                   "`vbench-suite breakeven --gpu-usd-per-hour USD`")
+            if device == "cpu":
+                return "CPU: 2 vCPU", (f"assumed, source: dit-local's default price_per_hour "
+                                       f"(${DEFAULT_PRICE_PER_HOUR:g}/h, an on-demand 2-vCPU cloud instance such as "
+                                       f"AWS c6i.large), not a measured bill; {fix}")
+            return kind, (f"assumed, source: dit-local's default price_per_hour (${DEFAULT_PRICE_PER_HOUR:g}/h), "
+                          f"which prices a 2-vCPU CPU instance, not the {kind} this run used; {fix}")
+        return kind, "source: dit-local's price_per_hour option set for this run"
+    return kind, f"source: {backend}'s own cost records (cost_usd / hardware_s)"
 
 
 def economics_from_run(run: RunData, api_backend: str | None = None,
                        selfhost_backend: str | None = None) -> RunEconomics:
-    """Measured prices and throughput from a run: every paid remote backend's cost per 10 s (or only `api_backend`'s)
-    and the throughput of `selfhost_backend`, by default of the slowest local backend. Names that are not in the run
-    raise `BreakEvenInputError`."""
+    """Measured prices, clip formats and throughput from a run: every paid remote backend's cost per 10 s (or only
+    `api_backend`'s) and the throughput of `selfhost_backend`, by default of the slowest local backend. Names that are
+    not in the run raise `BreakEvenInputError`."""
     ops = operations_table(run)
     names = set(run.backends())
     for flag, name in (("--api-backend", api_backend), ("--selfhost-backend", selfhost_backend)):
         if name is not None and name not in names:
             raise BreakEvenInputError(f"{flag} '{name}' is not in run '{run.run_dir}'. Backends there: "
                                       f"{', '.join(sorted(names)) or 'none'}.")
+    gens = run.generations
     prices: dict[str, float] = {}
+    formats: dict[str, VideoFormat | None] = {}
     for row in ops.itertuples(index=False):
         if api_backend is not None and row.backend != api_backend:
             continue
         if not row.local and np.isfinite(row.usd_per_10s) and row.usd_per_10s > 0:
             prices[row.label] = float(row.usd_per_10s)
+            formats[row.label] = run_format(gens[gens["backend"] == row.backend])
     local = [r for r in ops.itertuples(index=False) if r.local and np.isfinite(r.videos_per_hw_hour)]
     if selfhost_backend is not None:
         local = [r for r in local if r.backend == selfhost_backend]
@@ -238,10 +456,15 @@ def economics_from_run(run: RunData, api_backend: str | None = None,
             raise BreakEvenInputError(f"--selfhost-backend '{selfhost_backend}' has no hardware seconds in the run, so "
                                       "its throughput is unknown; give --videos-per-gpu-hour.")
     if not local:
-        return RunEconomics(prices, None, None, None, None)
+        return RunEconomics(prices, None, None, None, None, api_formats=formats)
     # Without a choice, the slowest local backend: the conservative break-even (and never a trivial renderer).
     best = min(local, key=lambda r: r.videos_per_hw_hour)
+    own = gens[gens["backend"] == best.backend]
+    device = _device(own)
     hw_total = float(best.hardware_s_total)
-    gpu_price = float(best.cost_usd_total) / hw_total * 3600.0 if best.cost_usd_total > 0 and hw_total > 0 else None
-    return RunEconomics(prices, best.label, float(best.videos_per_hw_hour), float(best.video_seconds_mean), gpu_price)
-
+    rate = float(best.cost_usd_total) / hw_total * 3600.0 if best.cost_usd_total > 0 and hw_total > 0 else None
+    machine, source = local_rate_source(best.backend, rate, device) if rate is not None else (
+        local_rate_source(best.backend, 0.0, device)[0], "")
+    return RunEconomics(prices, best.label, float(best.videos_per_hw_hour), float(best.video_seconds_mean), rate,
+                        api_formats=formats, selfhost_format=run_format(own), machine=machine, rate_source=source,
+                        device=device)

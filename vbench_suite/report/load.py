@@ -35,7 +35,7 @@ GENERATION_COLUMNS: tuple[str, ...] = (
     "key", "backend", "prompt_id", "category", "sample", "suite", "suite_version", "status", "error", "retriable",
     "model", "version", "settings", "simulated", "queued_s", "generating_s", "downloading_s", "total_s",
     "cost_usd", "hardware_s", "video_seconds", "billed_units", "billing_unit", "peak_memory_mb", "video_path",
-    "requested_duration_s", "finished_at", "unsupported")
+    "requested_duration_s", "finished_at", "unsupported", "width", "height")
 """Columns of `RunData.generations` (plus one `stage_<name>` column per local latency stage seen in the run)."""
 
 SCORE_COLUMNS: tuple[str, ...] = tuple(ScoreRecord.__dataclass_fields__) + ("scored_at",)
@@ -123,6 +123,7 @@ def _generation_row(d: dict[str, Any]) -> dict[str, Any]:
     result = GenerationResult.from_dict(d["result"])
     request = d.get("request") or {}
     lat = result.latency
+    size = request.get("resolution") or (0, 0)
     row: dict[str, Any] = {
         "key": str(d.get("key", "")), "backend": str(d.get("backend") or result.fingerprint.backend),
         "prompt_id": str(d.get("prompt_id", request.get("prompt_id", ""))), "category": str(d.get("category", "")),
@@ -138,6 +139,8 @@ def _generation_row(d: dict[str, Any]) -> dict[str, Any]:
         "finished_at": str(d.get("finished_at", "")),
         # The runner never sent it: outside the backend's declared capabilities (not a vendor failure).
         "unsupported": bool(dict(result.info).get("unsupported", False)),
+        # Requested (fitted) frame size: break-even compares only like formats (report.economics.VideoFormat).
+        "width": int(size[0]), "height": int(size[1]),
     }
     for name, seconds in lat.stages:
         row[f"stage_{name}"] = seconds
