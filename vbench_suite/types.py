@@ -168,7 +168,8 @@ class GenerationResult:
     cost_usd: float = 0.0
     """Cost in US dollars: price table × billed units, or hardware price × hardware seconds for local backends."""
     hardware_s: float = 0.0
-    """Accelerator/CPU seconds used by a local backend (0 for remote)."""
+    """Compute a local backend's generation used (0 for remote): CPU seconds of the generating thread and its native
+    worker threads, or GPU seconds on a GPU; never wall time on a loaded machine (that is in `latency`)."""
     peak_memory_mb: float = 0.0
     """Peak memory of a local backend during this request, in MiB (0 if unknown)."""
     video_seconds: float = 0.0

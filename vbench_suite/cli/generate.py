@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     summary = {k: v for k, v in result.to_dict().items() if k in ("status", "video_path", "error", "cost_usd",
-                                                                   "latency", "job_id")}
+                                                                   "hardware_s", "latency", "job_id")}
     summary["request"] = {"mode": request.mode, "duration_s": request.duration_s, "fps": request.fps,
                           "resolution": list(request.resolution)}
     print(json.dumps(summary, indent=2))
