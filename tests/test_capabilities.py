@@ -119,3 +119,19 @@ def test_capabilities_are_hashable_values_with_defaults() -> None:
     assert RunwayBackend().capabilities().for_mode("t2v").defaults()[:2] == (5.0, (1280, 720))
     with pytest.raises(ValueError, match="unknown mode"):
         Capabilities.of({"v2v": limits})
+
+
+def test_frame_count_and_size_multiple_rules() -> None:
+    """Room for diffusers-style models: frame counts 4k+1 and sizes in multiples of 16."""
+    limits = ModeCapabilities(max_duration_s=5.0, size_multiple=16, frame_multiple=4, frame_remainder=1)
+    request = GenerationRequest("p", "x", duration_s=2.0, fps=8, resolution=(100, 60))
+    assert limits.check(request)
+    fitted, notes = limits.fit(request)
+    assert (fitted.num_frames, fitted.duration_s, fitted.resolution) == (17, 2.125, (96, 64))
+    assert notes == ("resolution 100x60 -> 96x64 (multiples of 16)",
+                     "duration 2s -> 2.125s (17 frames at 8 fps: counts of the form 4k+1)")
+    assert limits.check(fitted) is None and limits.fit(fitted) == (fitted, ())
+    at_limit, _ = limits.fit(GenerationRequest("p", "x", duration_s=5.0, fps=24, resolution=(64, 64)))
+    assert at_limit.num_frames == 117 and at_limit.duration_s <= 5.0  # 120 frames -> 117 (121 is over 5 s)
+    with pytest.raises(ValueError):
+        ModeCapabilities(durations_s=(5.0,), frame_multiple=4)

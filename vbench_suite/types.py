@@ -206,8 +206,9 @@ class ModeCapabilities:
 
     Empty tuples mean "any". `default_*` are the backend's own choices for this mode, used when a user leaves a
     setting out (`vbench-suite generate`); None means the backend has no preference (the request's default is fitted).
-    Later rules (e.g. frame counts of the form 4k+1, sizes in multiples of 16) belong here as new fields whose
-    defaults change nothing, applied in `fit` and `check` like the ones below.
+    Model-shaped rules (frame counts of the form 4k+1, sizes in multiples of 16) are `frame_multiple`/
+    `frame_remainder` and `size_multiple`; further rules belong here as new fields whose defaults change nothing,
+    applied in `fit` and `check`.
     """
 
     durations_s: tuple[float, ...] = ()
@@ -220,12 +221,45 @@ class ModeCapabilities:
     """Allowed frame rates; empty means any (remote APIs take no frame rate: the value is not sent)."""
     durations_by_resolution: tuple[tuple[tuple[int, int], tuple[float, ...]], ...] = ()
     """Resolutions that accept only some durations, as ((width, height), durations) pairs (e.g. Veo: 1080p needs 8 s)."""
+    size_multiple: int = 1
+    """Width and height must be multiples of this (used when `resolutions` is empty; e.g. 16 for a VAE + patches)."""
+    frame_multiple: int = 1
+    """Frame counts (duration x fps) must be `frame_multiple * k + frame_remainder` (e.g. 4 and 1 for 4k+1).
+    Fitting changes the duration to the nearest such count; use with `durations_s` empty."""
+    frame_remainder: int = 0
+    """See `frame_multiple`."""
     default_duration_s: float | None = None
     """The backend's own duration for this mode when the user gives none."""
     default_resolution: tuple[int, int] | None = None
     """The backend's own (width, height) for this mode when the user gives none."""
     default_fps: int | None = None
     """The backend's own frame rate for this mode when the user gives none."""
+
+    def __post_init__(self) -> None:
+        if self.size_multiple < 1 or self.frame_multiple < 1:
+            raise ValueError("size_multiple and frame_multiple must be >= 1")
+        if self.frame_multiple > 1 and self.durations_s:
+            raise ValueError("a frame-count rule and a list of durations cannot both decide the duration")
+
+    def frames_ok(self, num_frames: int) -> bool:
+        """Whether `num_frames` follows the frame-count rule."""
+        return (num_frames - self.frame_remainder) % self.frame_multiple == 0
+
+    def _fit_frames(self, duration_s: float, fps: int) -> float:
+        """The duration whose frame count at `fps` is the allowed count nearest the requested one (ties: longer),
+        staying within `max_duration_s` when any allowed count does."""
+        m = self.frame_multiple
+        n = max(1, round(duration_s * fps))
+        lower = n - ((n - self.frame_remainder) % m)
+        if lower < 1:
+            lower += m
+        candidates = [c for c in (lower, lower + m) if c / fps <= self.max_duration_s + 1e-9] or [lower]
+        best = min(candidates, key=lambda c: (abs(c - n), -c))
+        return duration_s if best == n else best / fps
+
+    def _fit_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        m = self.size_multiple
+        return (max(m, round(size[0] / m) * m), max(m, round(size[1] / m) * m))
 
     def resolutions_for(self, duration_s: float) -> tuple[tuple[int, int], ...]:
         """Allowed resolutions at `duration_s` (all of `resolutions` minus those restricted to other durations)."""
@@ -254,10 +288,23 @@ class ModeCapabilities:
                                                    abs(math.log((r[0] * r[1]) / (w * h)))))
             changes["resolution"] = tuple(best)
             notes.append(f"resolution {w}x{h} -> {best[0]}x{best[1]}")
+        elif not resolutions and self.size_multiple > 1:
+            size = self._fit_size(tuple(request.resolution))  # type: ignore[arg-type]
+            if size != tuple(request.resolution):
+                changes["resolution"] = size
+                notes.append(f"resolution {request.resolution[0]}x{request.resolution[1]} -> {size[0]}x{size[1]} "
+                             f"(multiples of {self.size_multiple})")
+        fps = request.fps
         if self.fps and request.fps not in self.fps:
             fps = min(self.fps, key=lambda f: (abs(f - request.fps), -f))
             changes["fps"] = fps
             notes.append(f"fps {request.fps} -> {fps}")
+        if self.frame_multiple > 1:
+            framed = self._fit_frames(duration, fps)
+            if framed != duration:
+                changes["duration_s"] = framed
+                notes.append(f"duration {duration:g}s -> {framed:g}s ({round(framed * fps)} frames at {fps} fps: "
+                             f"counts of the form {self.frame_multiple}k+{self.frame_remainder})")
         return (dataclasses.replace(request, **changes) if changes else request), tuple(notes)
 
     def check(self, request: GenerationRequest) -> str | None:
@@ -272,8 +319,13 @@ class ModeCapabilities:
             w, h = request.resolution
             return (f"resolution {w}x{h} not supported in mode '{request.mode}' at {request.duration_s:g}s "
                     f"(supports {', '.join(f'{a}x{b}' for a, b in resolutions)})")
+        if not resolutions and self._fit_size(tuple(request.resolution)) != tuple(request.resolution):  # type: ignore[arg-type]
+            return f"resolution {request.resolution[0]}x{request.resolution[1]} is not a multiple of {self.size_multiple}"
         if self.fps and request.fps not in self.fps:
             return f"fps {request.fps} not supported (supports {', '.join(map(str, self.fps))})"
+        if not self.frames_ok(request.num_frames):
+            return (f"{request.num_frames} frames not supported (counts of the form "
+                    f"{self.frame_multiple}k+{self.frame_remainder})")
         return None
 
     def defaults(self) -> tuple[float, tuple[int, int], int]:
