@@ -45,11 +45,29 @@ def test_same_request_same_bytes(tmp_path: Path) -> None:
     assert first.video_sha256 == again.video_sha256 != other.video_sha256
 
 
-def test_prompts_outside_the_grammar_fail_without_retry(tmp_path: Path) -> None:
+def test_prompts_outside_the_grammar_are_unsupported_not_failed(tmp_path: Path) -> None:
     _, result = _generate(tmp_path, "a", prompt="a drone shot over a foggy forest")
     assert result.status == "failed" and not result.retriable
     assert "not in the shapes world grammar" in result.error
+    assert dict(result.info).get("unsupported") is True  # reports count it as unsupported, not as a failure
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_a_run_records_out_of_grammar_prompts_as_unsupported(tmp_path: Path) -> None:
+    from vbench_suite.cli import main
+    from vbench_suite.store.run_folder import RunFolder
+
+    suite = tmp_path / "mixed.yaml"
+    suite.write_text("name: mixed\nversion: '1'\nprompts:\n"
+                     f"  - id: shapes\n    text: {PROMPT}\n    category: motion\n"
+                     "  - id: drone\n    text: a drone shot over a foggy forest\n    category: scenery\n",
+                     encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["run", "--suite", str(suite), "--backend", "reference-shapes", "--out", str(out), "--no-score",
+                 "--no-report", "--no-progress"]) == 0
+    by_prompt = {g["prompt_id"]: g["result"] for g in RunFolder(out).generations().values()}
+    assert by_prompt["shapes"]["status"] == "ok"
+    assert by_prompt["drone"]["info"].get("unsupported") is True and "grammar" in by_prompt["drone"]["error"]
 
 
 def test_unsupported_requests_fail(tmp_path: Path) -> None:
@@ -59,20 +77,38 @@ def test_unsupported_requests_fail(tmp_path: Path) -> None:
     assert long.status == "failed" and "exceeds" in long.error
     _, tiny = _generate(tmp_path, "c", prompt=PROMPT, resolution=(8, 8))
     assert tiny.status == "failed" and "minimum" in tiny.error
+    assert all(dict(r.info).get("unsupported") for r in (i2v, long, tiny))
 
 
-def test_fingerprint_and_capabilities() -> None:
-    backend = create_backend("reference-shapes")
-    fp = backend.fingerprint()
-    assert (fp.backend, fp.model, fp.version, fp.simulated) == ("reference-shapes", "shapes-world", RENDERER_VERSION,
-                                                               False)
-    caps = backend.capabilities()
-    assert caps.modes == ("t2v",) and caps.max_duration_s == 30.0
-    req = GenerationRequest(prompt_id="p", prompt=PROMPT, seed=1)
-    assert generation_key(fp, req) != generation_key(fp, GenerationRequest(prompt_id="p", prompt=PROMPT, seed=2))
+def test_hardware_seconds_are_the_rendering_threads_cpu_time(tmp_path: Path, monkeypatch) -> None:
+    """A render that waits 0.3 s while another thread of the process burns CPU: the wait is latency, and the other
+    thread's CPU is not this generation's compute (process CPU time or wall time would count one or the other)."""
+    import importlib
+    import threading
+    import time
 
+    shapes_render = importlib.import_module("vbench_suite.shapes.render")  # the package re-exports a `render` function
 
-def test_default_context_writes_somewhere(tmp_path: Path) -> None:
-    result = create_backend("reference-shapes").generate(GenerationRequest(prompt_id="p", prompt=PROMPT))
-    assert result.status == "ok" and Path(result.video_path).is_file()
-    Path(result.video_path).unlink()
+    real_render = shapes_render.render
+
+    def slow_render(*args, **kwargs):
+        time.sleep(0.3)
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(shapes_render, "render", slow_render)
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=burn)
+    spinner.start()
+    try:
+        _, result = _generate(tmp_path, "a", prompt=PROMPT, seed=1)
+    finally:
+        stop.set()
+        spinner.join()
+    assert result.status == "ok"
+    assert result.latency.total_s >= 0.3  # wall time stays in the latency
+    assert 0 < result.hardware_s < 0.2

@@ -194,7 +194,7 @@ def test_runway_payloads(tmp_path):
     assert [p["position"] for p in kf.json["promptImage"]] == ["first", "last"]
     assert kf.json["promptImage"][0]["uri"].startswith("data:image/png;base64,")
     assert b.auth_headers("k") == {"Authorization": "Bearer k", "X-Runway-Version": "2024-11-06"}
-    assert RunwayBackend().check_request(GenerationRequest("p", "x", resolution=(960, 960), duration_s=5))
+    assert RunwayBackend().unsupported_reason(GenerationRequest("p", "x", resolution=(960, 960), duration_s=5))
 
 
 def test_runway_status_vocabulary():

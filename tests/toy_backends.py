@@ -12,7 +12,8 @@ import numpy as np
 
 from vbench_suite.backends.base import Backend, GenerationContext
 from vbench_suite.keys import file_sha256
-from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, GenerationResult, Latency
+from vbench_suite.types import (Capabilities, Fingerprint, GenerationRequest, GenerationResult, Latency,
+                                ModeCapabilities)
 from vbench_suite.video.write import write_video
 
 
@@ -39,8 +40,8 @@ class ToyBackend(Backend):
         return Fingerprint(backend=self.name, model="toy-noise", version=self.version)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(modes=self.modes, max_duration_s=10.0, durations_s=self.durations,
-                            resolutions=self.resolutions)  # type: ignore[arg-type]
+        return Capabilities.same(self.modes, ModeCapabilities(max_duration_s=10.0, durations_s=self.durations,
+                                                              resolutions=self.resolutions))  # type: ignore[arg-type]
 
     def estimate_cost_usd(self, request: GenerationRequest) -> float:
         return self.cost_usd

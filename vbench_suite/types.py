@@ -168,7 +168,8 @@ class GenerationResult:
     cost_usd: float = 0.0
     """Cost in US dollars: price table × billed units, or hardware price × hardware seconds for local backends."""
     hardware_s: float = 0.0
-    """Accelerator/CPU seconds used by a local backend (0 for remote)."""
+    """Compute a local backend's generation used (0 for remote): CPU seconds of the generating thread and its native
+    worker threads, or GPU seconds on a GPU; never wall time on a loaded machine (that is in `latency`)."""
     peak_memory_mb: float = 0.0
     """Peak memory of a local backend during this request, in MiB (0 if unknown)."""
     video_seconds: float = 0.0
@@ -200,59 +201,193 @@ class GenerationResult:
 
 
 @dataclass(frozen=True)
-class Capabilities:
-    """What a backend accepts; the runner skips (and records) requests outside these."""
+class ModeCapabilities:
+    """What a backend accepts in one request mode (one model's limits; see `Capabilities`).
 
-    modes: tuple[str, ...] = ("t2v",)
-    """Supported request modes."""
+    Empty tuples mean "any". `default_*` are the backend's own choices for this mode, used when a user leaves a
+    setting out (`vbench-suite generate`); None means the backend has no preference (the request's default is fitted).
+    Model-shaped rules (frame counts of the form 4k+1, sizes in multiples of 16) are `frame_multiple`/
+    `frame_remainder` and `size_multiple`; further rules belong here as new fields whose defaults change nothing,
+    applied in `fit` and `check`.
+    """
+
     durations_s: tuple[float, ...] = ()
-    """Allowed durations in seconds; empty means any duration within `max_duration_s`."""
+    """Allowed durations in seconds; empty means any duration up to `max_duration_s`."""
     max_duration_s: float = 60.0
     """Longest duration accepted."""
     resolutions: tuple[tuple[int, int], ...] = ()
     """Allowed (width, height); empty means any."""
     fps: tuple[int, ...] = ()
-    """Allowed frame rates; empty means any."""
+    """Allowed frame rates; empty means any (remote APIs take no frame rate: the value is not sent)."""
+    durations_by_resolution: tuple[tuple[tuple[int, int], tuple[float, ...]], ...] = ()
+    """Resolutions that accept only some durations, as ((width, height), durations) pairs (e.g. Veo: 1080p needs 8 s)."""
+    size_multiple: int = 1
+    """Width and height must be multiples of this (used when `resolutions` is empty; e.g. 16 for a VAE + patches)."""
+    frame_multiple: int = 1
+    """Frame counts (duration x fps) must be `frame_multiple * k + frame_remainder` (e.g. 4 and 1 for 4k+1).
+    Fitting changes the duration to the nearest such count; use with `durations_s` empty."""
+    frame_remainder: int = 0
+    """See `frame_multiple`."""
+    default_duration_s: float | None = None
+    """The backend's own duration for this mode when the user gives none."""
+    default_resolution: tuple[int, int] | None = None
+    """The backend's own (width, height) for this mode when the user gives none."""
+    default_fps: int | None = None
+    """The backend's own frame rate for this mode when the user gives none."""
+
+    def __post_init__(self) -> None:
+        if self.size_multiple < 1 or self.frame_multiple < 1:
+            raise ValueError("size_multiple and frame_multiple must be >= 1")
+        if self.frame_multiple > 1 and self.durations_s:
+            raise ValueError("a frame-count rule and a list of durations cannot both decide the duration")
+
+    def frames_ok(self, num_frames: int) -> bool:
+        """Whether `num_frames` follows the frame-count rule."""
+        return (num_frames - self.frame_remainder) % self.frame_multiple == 0
+
+    def _fit_frames(self, duration_s: float, fps: int) -> float:
+        """The duration whose frame count at `fps` is the allowed count nearest the requested one (ties: longer),
+        staying within `max_duration_s` when any allowed count does."""
+        m = self.frame_multiple
+        n = max(1, round(duration_s * fps))
+        lower = n - ((n - self.frame_remainder) % m)
+        if lower < 1:
+            lower += m
+        candidates = [c for c in (lower, lower + m) if c / fps <= self.max_duration_s + 1e-9] or [lower]
+        best = min(candidates, key=lambda c: (abs(c - n), -c))
+        return duration_s if best == n else best / fps
+
+    def _fit_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        m = self.size_multiple
+        return (max(m, round(size[0] / m) * m), max(m, round(size[1] / m) * m))
+
+    def resolutions_for(self, duration_s: float) -> tuple[tuple[int, int], ...]:
+        """Allowed resolutions at `duration_s` (all of `resolutions` minus those restricted to other durations)."""
+        restricted = dict(self.durations_by_resolution)
+        return tuple(r for r in self.resolutions if r not in restricted or duration_s in restricted[r])
 
     def fit(self, request: GenerationRequest) -> tuple[GenerationRequest, tuple[str, ...]]:
-        """The closest request this backend accepts, and a note per change (empty when nothing changed).
+        """The closest request this mode accepts, and a note per change (empty when nothing changed).
 
-        Durations snap to the nearest allowed one (ties: the longer), resolutions to the allowed one with the
-        closest aspect ratio and then area, fps to the nearest allowed. The mode is never changed.
+        Durations snap to the nearest allowed one (ties: the longer) within `max_duration_s`; then resolutions to
+        the one allowed at that duration with the closest aspect ratio and then area; fps to the nearest allowed.
         """
         changes: dict[str, Any] = {}
         notes: list[str] = []
         duration = min(request.duration_s, self.max_duration_s)
         if self.durations_s:
-            duration = min(self.durations_s, key=lambda d: (abs(d - request.duration_s), -d))
+            allowed = [d for d in self.durations_s if d <= self.max_duration_s] or list(self.durations_s)
+            duration = min(allowed, key=lambda d: (abs(d - request.duration_s), -d))
         if duration != request.duration_s:
             changes["duration_s"] = float(duration)
             notes.append(f"duration {request.duration_s:g}s -> {duration:g}s")
-        if self.resolutions and tuple(request.resolution) not in self.resolutions:
+        resolutions = self.resolutions_for(duration)
+        if resolutions and tuple(request.resolution) not in resolutions:
             w, h = request.resolution
-            best = min(self.resolutions, key=lambda r: (abs(math.log((r[0] / r[1]) / (w / h))),
-                                                         abs(math.log((r[0] * r[1]) / (w * h)))))
+            best = min(resolutions, key=lambda r: (abs(math.log((r[0] / r[1]) / (w / h))),
+                                                   abs(math.log((r[0] * r[1]) / (w * h)))))
             changes["resolution"] = tuple(best)
             notes.append(f"resolution {w}x{h} -> {best[0]}x{best[1]}")
+        elif not resolutions and self.size_multiple > 1:
+            size = self._fit_size(tuple(request.resolution))  # type: ignore[arg-type]
+            if size != tuple(request.resolution):
+                changes["resolution"] = size
+                notes.append(f"resolution {request.resolution[0]}x{request.resolution[1]} -> {size[0]}x{size[1]} "
+                             f"(multiples of {self.size_multiple})")
+        fps = request.fps
         if self.fps and request.fps not in self.fps:
             fps = min(self.fps, key=lambda f: (abs(f - request.fps), -f))
             changes["fps"] = fps
             notes.append(f"fps {request.fps} -> {fps}")
+        if self.frame_multiple > 1:
+            framed = self._fit_frames(duration, fps)
+            if framed != duration:
+                changes["duration_s"] = framed
+                notes.append(f"duration {duration:g}s -> {framed:g}s ({round(framed * fps)} frames at {fps} fps: "
+                             f"counts of the form {self.frame_multiple}k+{self.frame_remainder})")
         return (dataclasses.replace(request, **changes) if changes else request), tuple(notes)
 
     def check(self, request: GenerationRequest) -> str | None:
-        """Return why `request` is unsupported, or None if it is supported."""
-        if request.mode not in self.modes:
-            return f"mode '{request.mode}' not supported (supports {', '.join(self.modes)})"
+        """Why `request` (already known to be in this mode) is outside these limits, or None."""
         if self.durations_s and request.duration_s not in self.durations_s:
-            return f"duration {request.duration_s}s not supported (supports {self.durations_s})"
+            return (f"duration {request.duration_s:g}s not supported in mode '{request.mode}' (supports "
+                    f"{', '.join(f'{d:g}' for d in self.durations_s)} s)")
         if request.duration_s > self.max_duration_s:
-            return f"duration {request.duration_s}s exceeds maximum {self.max_duration_s}s"
-        if self.resolutions and tuple(request.resolution) not in self.resolutions:
-            return f"resolution {request.resolution} not supported (supports {self.resolutions})"
+            return f"duration {request.duration_s:g}s exceeds the maximum {self.max_duration_s:g}s"
+        resolutions = self.resolutions_for(request.duration_s)
+        if resolutions and tuple(request.resolution) not in resolutions:
+            w, h = request.resolution
+            return (f"resolution {w}x{h} not supported in mode '{request.mode}' at {request.duration_s:g}s "
+                    f"(supports {', '.join(f'{a}x{b}' for a, b in resolutions)})")
+        if not resolutions and self._fit_size(tuple(request.resolution)) != tuple(request.resolution):  # type: ignore[arg-type]
+            return f"resolution {request.resolution[0]}x{request.resolution[1]} is not a multiple of {self.size_multiple}"
         if self.fps and request.fps not in self.fps:
-            return f"fps {request.fps} not supported (supports {self.fps})"
+            return f"fps {request.fps} not supported (supports {', '.join(map(str, self.fps))})"
+        if not self.frames_ok(request.num_frames):
+            return (f"{request.num_frames} frames not supported (counts of the form "
+                    f"{self.frame_multiple}k+{self.frame_remainder})")
         return None
+
+    def defaults(self) -> tuple[float, tuple[int, int], int]:
+        """(duration_s, resolution, fps) for a request that names none of them: the declared defaults, and for
+        any left undeclared the shared request default fitted to these limits."""
+        base = GenerationRequest(prompt_id="", prompt="")
+        if self.default_duration_s is not None:
+            base = dataclasses.replace(base, duration_s=float(self.default_duration_s))
+        if self.default_resolution is not None:
+            base = dataclasses.replace(base, resolution=tuple(self.default_resolution))  # type: ignore[arg-type]
+        if self.default_fps is not None:
+            base = dataclasses.replace(base, fps=int(self.default_fps))
+        fitted, _ = self.fit(base)
+        return fitted.duration_s, tuple(fitted.resolution), fitted.fps  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend (with its configured model) accepts, declared per request mode.
+
+    Build with `Capabilities.of({"t2v": ModeCapabilities(...), ...})` or `Capabilities.same(modes, ...)`. The
+    runner fits requests with `fit` and skips (recording them as unsupported) those `check` rejects; a mode the
+    backend lacks is never changed into another.
+    """
+
+    per_mode: tuple[tuple[str, ModeCapabilities], ...] = (("t2v", ModeCapabilities()),)
+    """(mode, limits) pairs in the backend's order of preference; modes not listed are unsupported."""
+
+    @classmethod
+    def of(cls, modes: Mapping[str, ModeCapabilities]) -> "Capabilities":
+        """Capabilities from a {mode: limits} mapping (order kept)."""
+        unknown = [m for m in modes if m not in MODES]
+        if unknown:
+            raise ValueError(f"unknown mode(s) {unknown}; modes are {', '.join(MODES)}")
+        return cls(per_mode=tuple(modes.items()))
+
+    @classmethod
+    def same(cls, modes: tuple[str, ...], limits: ModeCapabilities | None = None) -> "Capabilities":
+        """The same limits in every mode of `modes`."""
+        return cls.of({m: limits or ModeCapabilities() for m in modes})
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """Supported request modes."""
+        return tuple(m for m, _ in self.per_mode)
+
+    def for_mode(self, mode: str) -> ModeCapabilities | None:
+        """The limits of `mode`, or None when the backend does not support it."""
+        return dict(self.per_mode).get(mode)
+
+    def fit(self, request: GenerationRequest) -> tuple[GenerationRequest, tuple[str, ...]]:
+        """The closest request the backend accepts in the request's own mode, and a note per change.
+        A request in an unsupported mode comes back unchanged (`check` then names it unsupported)."""
+        limits = self.for_mode(request.mode)
+        return (request, ()) if limits is None else limits.fit(request)
+
+    def check(self, request: GenerationRequest) -> str | None:
+        """Return why `request` is unsupported, or None if it is supported."""
+        limits = self.for_mode(request.mode)
+        if limits is None:
+            return f"mode '{request.mode}' not supported (supports {', '.join(self.modes)})"
+        return limits.check(request)
 
 
 ScoreStatus = Literal["ok", "unavailable", "error"]

@@ -67,7 +67,21 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def capabilities(self) -> Capabilities:
-        """Modes, durations and resolutions this backend accepts."""
+        """Per mode, the durations, resolutions and frame rates this backend (its configured model) accepts.
+
+        Must be cheap: no model loading, no network, no heavy imports (`list backends` calls it for every backend)."""
+
+    def unsupported_reason(self, request: GenerationRequest) -> str | None:
+        """Why this backend cannot serve `request` at all (the runner records it as unsupported, never sends it),
+        or None. Default: `capabilities().check`; backends add their own input rules (a missing image, a prompt
+        outside a grammar). A request that `capabilities().fit` returned must only be refused for inputs fitting
+        cannot change (mode, images, prompt)."""
+        return self.capabilities().check(request)
+
+    def readiness(self) -> str | None:
+        """Like `not_configured_reason`, but cheap enough for listings: never loads a model or imports torch.
+        Default: `not_configured_reason()` (override when that is expensive)."""
+        return self.not_configured_reason()
 
     def estimate_cost_usd(self, request: GenerationRequest) -> float:
         """Upper estimate of what `request` will cost, used by the budget cap before submitting. Local: 0."""

@@ -11,8 +11,12 @@ keyframes (prompt + `first_frame` and/or `last_frame`). Options in `request.extr
   the latent between this request's generation (alpha 0) and the generation of the other prompt/seed (alpha 1).
 
 Constructor options (`--option dit-local.KEY=VALUE`): `weights` (checkpoint folder), `device`, `batch_size`,
-`price_per_hour` (USD per hour of the machine; default a 2-vCPU cloud instance), `threads`, `steps`, `guidance`.
-Stage latencies are the batch's wall time divided by its size; `hardware_s` is their sum (machine seconds).
+`price_per_hour` (USD per hour of the machine; default a 2-vCPU cloud instance), `price_vcpus` (vCPUs of that
+machine), `threads`, `steps`, `guidance`.
+Stage latencies are the batch's wall time divided by its size (what a user waits). `hardware_s` is the compute the
+generation used, not wall time: on CPU the CPU seconds of the generating thread and torch's worker threads
+(`compute.CpuMeter`), charged at `price_per_hour / price_vcpus` per CPU-hour; on a GPU the synchronised wall time of
+the batch (the GPU is held for it), charged at `price_per_hour`. A batch's compute is shared equally by its requests.
 """
 from __future__ import annotations
 
@@ -25,11 +29,15 @@ from typing import Any
 import numpy as np
 
 from vbench_suite.backends.base import Backend, GenerationContext
+from vbench_suite.backends.compute import CpuMeter
 from vbench_suite.keys import file_sha256
-from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, GenerationResult, Latency
+from vbench_suite.types import (Capabilities, Fingerprint, GenerationRequest, GenerationResult, Latency,
+                                ModeCapabilities)
 
 DEFAULT_PRICE_PER_HOUR = 0.085
 """US dollars per hour of the machine running the model: a 2-vCPU cloud instance on demand (e.g. AWS c6i.large)."""
+DEFAULT_PRICE_VCPUS = 2
+"""vCPUs of the machine `DEFAULT_PRICE_PER_HOUR` prices: one CPU-hour costs price_per_hour / price_vcpus."""
 EXTRA_KEYS = ("steps", "guidance", "segments", "interpolate")
 MODES = ("t2v", "i2v", "hybrid", "keyframes")
 FPS = 8
@@ -48,15 +56,21 @@ class DiTLocalBackend(Backend):
 
     def __init__(self, weights: str | Path | None = None, device: str | None = None, batch_size: int = 4,
                  price_per_hour: float = DEFAULT_PRICE_PER_HOUR, threads: int | None = None,
-                 steps: int | None = None, guidance: float | None = None) -> None:
+                 steps: int | None = None, guidance: float | None = None,
+                 price_vcpus: int = DEFAULT_PRICE_VCPUS) -> None:
         """`steps` / `guidance` replace the checkpoint's defaults for requests that do not set them in `extra`;
-        `price_per_hour` (USD) turns hardware seconds into `cost_usd`."""
+        `price_per_hour` (USD for the whole machine of `price_vcpus` vCPUs) turns compute seconds into `cost_usd`."""
         self.weights = weights
         self.steps = None if steps is None else int(steps)
         self.guidance = None if guidance is None else float(guidance)
         self.device = device
         self.batch_size = int(batch_size)
         self.price_per_hour = float(price_per_hour)
+        self.price_vcpus = int(price_vcpus)
+        if self.price_vcpus < 1:
+            from vbench_suite.errors import ConfigError
+
+            raise ConfigError(f"backend 'dit-local': price_vcpus must be >= 1, got {price_vcpus}")
         self.threads = threads
         self._pipeline: Any = None
 
@@ -93,18 +107,37 @@ class DiTLocalBackend(Backend):
         return self.guidance if self.guidance is not None else self.pipeline.cfg.default_guidance
 
     def capabilities(self) -> Capabilities:
-        """Read from the checkpoint's config.json (the weights are not loaded for this)."""
-        from vbench_suite.backends.dit.config import PipelineConfig
-        from vbench_suite.backends.dit.pipeline import WEIGHTS_DIR
+        """Read from the checkpoint's config.json (the weights are not loaded, torch is not imported)."""
+        from vbench_suite.backends.dit.config import WEIGHTS_DIR, PipelineConfig
 
         cfg = self._pipeline.cfg if self._pipeline is not None else PipelineConfig.load(self.weights or WEIGHTS_DIR)
         size = cfg.autoencoder.image_size
-        return Capabilities(modes=MODES, max_duration_s=cfg.num_frames / FPS, resolutions=((size, size),), fps=(FPS,))
+        clip_s = cfg.num_frames / FPS
+        return Capabilities.same(MODES, ModeCapabilities(
+            max_duration_s=clip_s, resolutions=((size, size),), fps=(FPS,),
+            default_duration_s=clip_s, default_resolution=(size, size), default_fps=FPS))
 
     def not_configured_reason(self) -> str | None:
         try:
             _ = self.pipeline
         except Exception as exc:  # noqa: BLE001 - any load failure is reported, not raised, here
+            return str(exc)
+        return None
+
+    def readiness(self) -> str | None:
+        """Cheap check for listings: torch installed, checkpoint files present, config valid (nothing loaded)."""
+        import importlib.util
+
+        from vbench_suite.backends.dit.config import WEIGHTS_DIR, WEIGHTS_FILE
+
+        if importlib.util.find_spec("torch") is None:
+            return "torch is not installed (pip install torch)"
+        folder = Path(self.weights) if self.weights is not None else WEIGHTS_DIR
+        if not (folder / WEIGHTS_FILE).is_file():
+            return f"no {WEIGHTS_FILE} in {folder}"
+        try:
+            self.capabilities()
+        except Exception as exc:  # noqa: BLE001 - a broken config is reported, not raised, here
             return str(exc)
         return None
 
@@ -187,6 +220,7 @@ class DiTLocalBackend(Backend):
     def _run_chunk(self, requests: Sequence[GenerationRequest], ctxs: Sequence[GenerationContext],
                    specs: Sequence[Any], fingerprint: Fingerprint) -> list[GenerationResult]:
         p = self.pipeline
+        meter = CpuMeter().start()
         start = time.perf_counter()
         try:
             p.encode_text([seg.prompt for s in specs for seg in s.segments] + [""])
@@ -200,10 +234,24 @@ class DiTLocalBackend(Backend):
             return [GenerationResult(status="failed", fingerprint=fingerprint, error=f"generation failed: {exc}")
                     for _ in requests]
         n = len(requests)
+        compute = self._compute_s(meter, t_decode - start) / n
         stages = {"text_encoding": (t_text - start) / n, "denoising": (t_denoise - t_text) / n,
                   "decoding": (t_decode - t_denoise) / n}
-        return [self._finish(r, c, v, stages, {"batch_size": n, "steps": s.steps, "guidance": s.guidance},
-                             fingerprint) for r, c, v, s in zip(requests, ctxs, videos, specs)]
+        return [self._finish(r, c, v, stages, compute, {"batch_size": n, "steps": s.steps, "guidance": s.guidance,
+                                                        "hardware_measure": meter.method}, fingerprint)
+                for r, c, v, s in zip(requests, ctxs, videos, specs)]
+
+    def _compute_s(self, meter: CpuMeter, wall_s: float) -> float:
+        """Compute seconds of a finished batch: GPU wall time on CUDA, else the CPU seconds the meter saw."""
+        cpu_s = meter.stop()
+        if self.pipeline.device.type == "cuda":
+            meter.method = "gpu_wall"
+            return wall_s
+        return cpu_s
+
+    def _hardware_price_per_hour(self) -> float:
+        """USD per hour of the measured resource: the machine per GPU-hour, a vCPU's share per CPU-hour."""
+        return self.price_per_hour if self.pipeline.device.type == "cuda" else self.price_per_hour / self.price_vcpus
 
     def _interpolated(self, request: GenerationRequest, ctx: GenerationContext, spec: Any,
                       fingerprint: Fingerprint) -> GenerationResult:
@@ -220,6 +268,7 @@ class DiTLocalBackend(Backend):
             other = dataclasses.replace(spec, seed=int(options.get("seed", spec.seed)),
                                         segments=(Segment(0, p.cfg.num_frames - 1,
                                                           str(options.get("prompt", request.prompt))),))
+            meter = CpuMeter().start()
             start = time.perf_counter()
             p.encode_text([seg.prompt for s in (spec, other) for seg in s.segments] + [""])
             t_text = time.perf_counter()
@@ -231,12 +280,15 @@ class DiTLocalBackend(Backend):
         except Exception as exc:  # noqa: BLE001
             return GenerationResult(status="failed", fingerprint=fingerprint, error=f"interpolation failed: {exc}")
         stages = {"text_encoding": t_text - start, "denoising": t_denoise - t_text, "decoding": t_decode - t_denoise}
-        return self._finish(request, ctx, video, stages, {"batch_size": 1, "steps": spec.steps,
-                                                          "guidance": spec.guidance, "interpolated": True},
-                            fingerprint)
+        compute = self._compute_s(meter, t_decode - start)
+        return self._finish(request, ctx, video, stages, compute,
+                            {"batch_size": 1, "steps": spec.steps, "guidance": spec.guidance, "interpolated": True,
+                             "hardware_measure": meter.method}, fingerprint)
 
     def _finish(self, request: GenerationRequest, ctx: GenerationContext, video: np.ndarray,
-                stages: dict[str, float], info: dict[str, Any], fingerprint: Fingerprint) -> GenerationResult:
+                stages: dict[str, float], compute_s: float, info: dict[str, Any],
+                fingerprint: Fingerprint) -> GenerationResult:
+        """Write the video; `compute_s` is this request's share of the batch's compute (CPU or GPU seconds)."""
         from vbench_suite.types import make_extra
         from vbench_suite.video.write import write_video
 
@@ -244,14 +296,15 @@ class DiTLocalBackend(Backend):
         frames = video[:request.num_frames]
         path = write_video(ctx.out_path, frames, request.fps)
         stages = {**stages, "writing": time.perf_counter() - t0}
-        compute_s = stages["text_encoding"] + stages["denoising"] + stages["decoding"]
         total = sum(stages.values())
+        rate = self._hardware_price_per_hour()
         return GenerationResult(
             status="ok", fingerprint=fingerprint, video_path=str(path),
             latency=Latency(generating_s=total, total_s=total, stages=tuple(stages.items())),
-            cost_usd=compute_s / 3600.0 * self.price_per_hour, hardware_s=compute_s,
+            cost_usd=compute_s / 3600.0 * rate, hardware_s=compute_s,
             peak_memory_mb=peak_memory_mb(self.pipeline.device), video_seconds=len(frames) / request.fps,
-            video_sha256=file_sha256(path), info=make_extra({**info, "device": self.pipeline.device.type}))
+            video_sha256=file_sha256(path),
+            info=make_extra({**info, "device": self.pipeline.device.type, "hardware_usd_per_hour": rate}))
 
     def close(self) -> None:
         self._pipeline = None

@@ -113,7 +113,7 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
             progress(w.backend, 1)
             continue
         backend = backends[w.backend]
-        unsupported = backend.capabilities().check(w.request)
+        unsupported = backend.unsupported_reason(w.request)
         if unsupported is not None:
             result = GenerationResult(status="failed", fingerprint=backend.fingerprint(),
                                       error=f"unsupported request: {unsupported}", retriable=False,

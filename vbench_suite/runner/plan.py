@@ -53,8 +53,10 @@ def plan_work(suite: PromptSet, backend: str, fingerprint: Fingerprint, samples:
               items: tuple[PromptItem, ...] | None = None, capabilities: Capabilities | None = None) -> list[WorkItem]:
     """All work items for one backend, in suite order then sample order.
 
-    With `capabilities`, each request is first fitted to what the backend accepts (nearest duration, resolution,
-    fps); the adjustments are kept with the item and its record. Without, requests go as the suite wrote them.
+    With `capabilities`, each request is first fitted to what the backend accepts in the request's own mode (nearest
+    duration, resolution, fps of that mode; a mode the backend lacks is left as it is and later recorded as
+    unsupported); the adjustments are kept with the item and its record. Without, requests go as the suite wrote
+    them.
     """
     out = []
     for item in (suite.items if items is None else items):

@@ -15,6 +15,8 @@ from vbench_suite.errors import ConfigError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""The checkpoint shipped with the package (defined here, not in pipeline.py, so finding it never imports torch)."""
 
 
 @dataclass(frozen=True)

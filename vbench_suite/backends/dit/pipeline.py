@@ -17,15 +17,11 @@ import numpy as np
 import torch
 
 from vbench_suite.backends.dit.autoencoder import VideoAutoencoder
-from vbench_suite.backends.dit.config import WEIGHTS_FILE, PipelineConfig
+from vbench_suite.backends.dit.config import WEIGHTS_DIR, WEIGHTS_FILE, PipelineConfig
 from vbench_suite.backends.dit.model import VideoDiT
 from vbench_suite.backends.dit.sampler import Conditioning, KeyframeConstraint, interpolate_latents, sample
 from vbench_suite.backends.dit.text_encoder import TEXT_DIM, TextEmbedding, TextEncoder
 from vbench_suite.errors import BackendNotConfigured, UserError
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-"""The checkpoint shipped with the package."""
-
 
 @dataclass(frozen=True)
 class Segment:

@@ -261,8 +261,12 @@ class RemoteBackend(Backend, abc.ABC):
         return self.auth_headers(key) if same_origin(url, self.base_url) else {}
 
     def check_request(self, request: GenerationRequest) -> str | None:
-        """Vendor-specific reason `request` cannot be served (beyond `capabilities().check`), or None."""
+        """Vendor-specific reason `request` cannot be served (beyond `capabilities().check`), or None.
+        Must accept every request `capabilities().fit` returns that carries the inputs its mode needs."""
         return None
+
+    def unsupported_reason(self, request: GenerationRequest) -> str | None:
+        return self.capabilities().check(request) or self.check_request(request)
 
     @abc.abstractmethod
     def model_id(self, request: GenerationRequest | None = None) -> str:
@@ -328,9 +332,10 @@ class RemoteBackend(Backend, abc.ABC):
         job: dict[str, Any] | None = None
         status: JobStatus | None = None
         try:
-            unsupported = self.capabilities().check(request) or self.check_request(request)
+            unsupported = self.unsupported_reason(request)
             if unsupported:
-                raise _Outcome("failed", f"unsupported request: {unsupported}", retriable=False)
+                raise _Outcome("failed", f"unsupported request: {unsupported}", retriable=False,
+                               info={"unsupported": True})
             deadline = timeline.start + self.job_deadline_s
             if ctx.recorded_job is not None:
                 job = dict(ctx.recorded_job)
@@ -594,3 +599,13 @@ def aspect_ratio(width: int, height: int) -> str:
     """'16:9'-style ratio of a resolution (reduced by the gcd)."""
     g = math.gcd(width, height) or 1
     return f"{width // g}:{height // g}"
+
+
+def ratio_resolutions(ratios: tuple[str, ...], short_sides: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """Every (width, height) with one of `ratios` ('W:H') and one of `short_sides` as its shorter side."""
+    out = []
+    for side in short_sides:
+        for ratio in ratios:
+            a, b = (int(x) for x in ratio.split(":"))
+            out.append((side * a // b, side) if a >= b else (side, side * b // a))
+    return tuple(out)

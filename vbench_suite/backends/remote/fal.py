@@ -14,10 +14,10 @@ from typing import Any, Mapping
 import httpx
 
 from vbench_suite.backends.remote.base import (ErrorVerdict, HttpCall, JobPhase, JobStatus, RemoteBackend,
-                                               aspect_ratio, image_data_uri)
+                                               aspect_ratio, image_data_uri, ratio_resolutions)
 from vbench_suite.backends.base import GenerationContext
 from vbench_suite.errors import BackendNotConfigured, ConfigError
-from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, GenerationResult
+from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, GenerationResult, ModeCapabilities
 
 FAL_NAMESPACES: tuple[str, ...] = ("workflows", "comfy")
 """Endpoint prefixes whose app id has three parts (namespace/owner/alias)."""
@@ -27,6 +27,10 @@ REFUSAL_TYPES: frozenset[str] = frozenset({"content_policy_violation"})
 """fal model-error types that mean moderation."""
 RETRYABLE_HEADER = "x-fal-retryable"
 DURATION_FORMATS = ("int", "str", "none")
+DEFAULT_DURATION_S = 5.0
+"""Duration `generate` asks for when the user names none (most fal video models offer 5 s)."""
+DEFAULT_RESOLUTION = (1280, 720)
+"""Size `generate` asks for when the user names none (720p 16:9, offered by every fal video model we know)."""
 
 
 def app_id(endpoint: str) -> str:
@@ -98,8 +102,15 @@ class FalQueueBackend(RemoteBackend):
                                  duration_format=self.duration_format)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(modes=tuple(self.endpoints) or ("t2v",), durations_s=self.durations,
-                            max_duration_s=max(self.durations, default=60.0))
+        """One entry per configured endpoint's modes; any size (the aspect ratio is sent), `durations` if given."""
+        return Capabilities.same(tuple(self.endpoints) or ("t2v",), self.mode_limits())
+
+    def mode_limits(self) -> ModeCapabilities:
+        """The limits every mode of this endpoint set shares."""
+        default = DEFAULT_DURATION_S if not self.durations or DEFAULT_DURATION_S in self.durations \
+            else min(self.durations)
+        return ModeCapabilities(durations_s=self.durations, max_duration_s=max(self.durations, default=60.0),
+                                default_duration_s=default, default_resolution=DEFAULT_RESOLUTION)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Key {key}"}
@@ -193,6 +204,10 @@ PIKA_RATIOS = ("16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3")
 PIKA_SHORT_SIDES = {720: "720p", 1080: "1080p"}
 
 
+PIKA_RESOLUTIONS = ratio_resolutions(PIKA_RATIOS, tuple(PIKA_SHORT_SIDES))
+"""Pika's sizes: 720p or 1080p in each offered ratio (image-to-video follows the image's ratio; the size is sent)."""
+
+
 class PikaBackend(FalQueueBackend):
     """Pika 2.2 on fal: text-to-video, image-to-video (first frame), pikaframes (first/last keyframes).
 
@@ -209,6 +224,11 @@ class PikaBackend(FalQueueBackend):
 
     def fingerprint(self) -> Fingerprint:
         return self._fingerprint(f"pika-{PIKA_VERSION}", negative_prompt=self.negative_prompt)
+
+    def mode_limits(self) -> ModeCapabilities:
+        return ModeCapabilities(durations_s=PIKA_DURATIONS, max_duration_s=max(PIKA_DURATIONS),
+                                resolutions=PIKA_RESOLUTIONS, default_duration_s=PIKA_DURATIONS[0],
+                                default_resolution=PIKA_RESOLUTIONS[0])
 
     def check_request(self, request: GenerationRequest) -> str | None:
         w, h = request.resolution

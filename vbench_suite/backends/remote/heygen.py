@@ -33,6 +33,7 @@ class HeyGenBackend(TalkingHeadBackend):
     """
 
     aspect_ratios = RATIOS
+    short_sides = (720, 1080, 2160)
 
     name = "heygen"
     vendor = "heygen"

@@ -12,23 +12,39 @@ from typing import Any, Mapping
 
 from vbench_suite.backends.remote.base import ErrorVerdict, HttpCall, JobPhase, JobStatus, RemoteBackend, image_data_uri
 from vbench_suite.errors import ConfigError
-from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest
+from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, ModeCapabilities
 
 RUNWAY_VERSION = "2024-11-06"
 CREDIT_USD = 0.01
 """One Runway credit in US dollars."""
-MODELS: dict[str, dict[str, Any]] = {
-    # model: which modes, allowed durations, allowed ratios (pixels "W:H")
-    "gen4.5": {"modes": ("t2v", "i2v", "hybrid"), "durations": tuple(float(d) for d in range(2, 11)),
-               "ratios": ((1280, 720), (720, 1280), (1104, 832), (960, 960), (832, 1104), (1584, 672))},
-    "gen4_turbo": {"modes": ("i2v", "hybrid"), "durations": tuple(float(d) for d in range(2, 11)),
-                   "ratios": ((1280, 720), (720, 1280), (1104, 832), (832, 1104), (960, 960), (1584, 672))},
-    "veo3.1": {"modes": ("t2v", "i2v", "hybrid", "keyframes"), "durations": (4.0, 6.0, 8.0),
-               "ratios": ((1280, 720), (720, 1280), (1080, 1920), (1920, 1080))},
-    "veo3.1_fast": {"modes": ("t2v", "i2v", "hybrid", "keyframes"), "durations": (4.0, 6.0, 8.0),
-                    "ratios": ((1280, 720), (720, 1280), (1080, 1920), (1920, 1080))},
-}
+GEN_DURATIONS = tuple(float(d) for d in range(2, 11))
+"""gen4.5 / gen4_turbo: any whole number of seconds from 2 to 10."""
+VEO_DURATIONS = (4.0, 6.0, 8.0)
 T2V_RATIOS_GEN45 = ((1280, 720), (720, 1280))
+"""gen4.5 text-to-video accepts only these two ratios (image-to-video accepts the six of `I2V_RATIOS_GEN`)."""
+I2V_RATIOS_GEN = ((1280, 720), (720, 1280), (1104, 832), (960, 960), (832, 1104), (1584, 672))
+VEO_RATIOS = ((1280, 720), (720, 1280), (1080, 1920), (1920, 1080))
+DEFAULT_DURATION_S = 5.0
+"""Runway requires a duration and has no default of its own; the adapter's choice (its documented example)."""
+
+
+def _limits(durations: tuple[float, ...], ratios: tuple[tuple[int, int], ...]) -> ModeCapabilities:
+    default = DEFAULT_DURATION_S if DEFAULT_DURATION_S in durations else max(durations)
+    return ModeCapabilities(durations_s=durations, max_duration_s=max(durations), resolutions=ratios,
+                            default_duration_s=default, default_resolution=ratios[0])
+
+
+MODELS: dict[str, Capabilities] = {
+    # Per model and mode, from Runway's SDK types (see docs/vendors.md): the payload builder sends exactly these.
+    "gen4.5": Capabilities.of({"t2v": _limits(GEN_DURATIONS, T2V_RATIOS_GEN45),
+                               "i2v": _limits(GEN_DURATIONS, I2V_RATIOS_GEN),
+                               "hybrid": _limits(GEN_DURATIONS, I2V_RATIOS_GEN)}),
+    "gen4_turbo": Capabilities.of({"i2v": _limits(GEN_DURATIONS, I2V_RATIOS_GEN),
+                                   "hybrid": _limits(GEN_DURATIONS, I2V_RATIOS_GEN)}),
+    "veo3.1": Capabilities.same(("t2v", "i2v", "hybrid", "keyframes"), _limits(VEO_DURATIONS, VEO_RATIOS)),
+    "veo3.1_fast": Capabilities.same(("t2v", "i2v", "hybrid", "keyframes"), _limits(VEO_DURATIONS, VEO_RATIOS)),
+}
+"""Capabilities of each model Runway serves through this adapter."""
 STATUS_PHASE: dict[str, JobPhase] = {"PENDING": "queued", "THROTTLED": "queued", "RUNNING": "running",
                                 "SUCCEEDED": "succeeded", "FAILED": "failed", "CANCELLED": "failed"}
 """Runway task status -> harness phase (the terminal set is SUCCEEDED, FAILED, CANCELLED)."""
@@ -70,13 +86,9 @@ class RunwayBackend(RemoteBackend):
         return self._fingerprint(self.model, content_moderation=self.content_moderation)
 
     def capabilities(self) -> Capabilities:
-        spec = MODELS[self.model]
-        return Capabilities(modes=spec["modes"], durations_s=spec["durations"], max_duration_s=max(spec["durations"]),
-                            resolutions=spec["ratios"])
+        return MODELS[self.model]
 
     def check_request(self, request: GenerationRequest) -> str | None:
-        if self.model == "gen4.5" and request.mode == "t2v" and tuple(request.resolution) not in T2V_RATIOS_GEN45:
-            return f"gen4.5 text-to-video supports only 1280x720 and 720x1280, not {request.resolution}"
         if request.mode in ("i2v", "hybrid") and not request.images:
             return f"mode '{request.mode}' needs an image"
         if request.mode == "keyframes" and not (request.first_frame and request.last_frame):

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from vbench_suite.backends.remote.base import MAX_INLINE_IMAGE_BYTES, HttpCall, JobStatus, RemoteBackend
 from vbench_suite.errors import ConfigError
-from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest
+from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, ModeCapabilities
 
 API_VERSION = "v1beta"
 """Default REST version (the documented one); google-genai >= 3.6 itself talks to 'v1'."""
@@ -26,7 +26,23 @@ API_VERSIONS = ("v1beta", "v1")
 MODELS = ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview", "veo-3.1-lite-generate-preview",
           "veo-3.0-generate-001", "veo-3.0-fast-generate-001")
 DURATIONS = (4.0, 6.0, 8.0)
-RESOLUTIONS = ((1280, 720), (720, 1280), (1920, 1080), (1080, 1920), (3840, 2160), (2160, 3840))
+HD = ((1280, 720), (720, 1280))
+FULL_HD = ((1920, 1080), (1080, 1920))
+UHD = ((3840, 2160), (2160, 3840))
+"""Veo sends `aspectRatio` 16:9 / 9:16 and `resolution` 720p / 1080p / 4k; 4k only on the 3.1 models."""
+LONG_ONLY_DURATION_S = 8.0
+"""1080p and 4k need 8 s (the adapter enforces it; UNVERIFIED upstream)."""
+DEFAULT_DURATION_S = 8.0
+"""The Gemini API's own default `durationSeconds` for Veo 3.x (UNVERIFIED; 8 s is the only length every size takes)."""
+
+
+def model_capabilities(model: str) -> Capabilities:
+    """Every mode shares the limits; the 3.0 models stop at 1080p."""
+    large = FULL_HD + (UHD if model.startswith("veo-3.1") else ())
+    limits = ModeCapabilities(durations_s=DURATIONS, max_duration_s=max(DURATIONS), resolutions=HD + large,
+                              durations_by_resolution=tuple((r, (LONG_ONLY_DURATION_S,)) for r in large),
+                              default_duration_s=DEFAULT_DURATION_S, default_resolution=HD[0])
+    return Capabilities.same(("t2v", "i2v", "hybrid", "keyframes"), limits)
 RETRIABLE_RPC_CODES: frozenset[int] = frozenset({4, 8, 10, 13, 14, 429, 500, 503, 504})
 """Operation error codes (gRPC or HTTP style) where trying again may succeed."""
 
@@ -73,15 +89,14 @@ class VeoBackend(RemoteBackend):
                                  person_generation=self.person_generation, seed_supported=False)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(modes=("t2v", "i2v", "hybrid", "keyframes"), durations_s=DURATIONS,
-                            max_duration_s=max(DURATIONS), resolutions=RESOLUTIONS)
+        return model_capabilities(self.model)
 
     def check_request(self, request: GenerationRequest) -> str | None:
         if request.mode in ("i2v", "hybrid") and not request.images:
             return f"mode '{request.mode}' needs an image"
         if request.mode == "keyframes" and not (request.first_frame and request.last_frame):
             return "keyframes mode needs first_frame and last_frame"
-        if min(request.resolution) > 720 and request.duration_s != 8.0:
+        if min(request.resolution) > 720 and request.duration_s != LONG_ONLY_DURATION_S:
             return "1080p and 4k need 8 s"
         return None
 
