@@ -148,7 +148,7 @@ def test_run_default_self_host_is_the_slowest_local_backend(tmp_path: Path) -> N
 
 # --- like for like: run data whose prices, rates, throughput and clip formats are known by construction ---------
 
-DIT_DEFAULT_RATE = 0.085  # dit-local's default price_per_hour (checked against the backend's constant below)
+DIT_DEFAULT_RATE = 0.085 / 2  # dit-local's default CPU-hour price: a 2-vCPU machine's $0.085/h over its 2 vCPUs
 
 
 def _rewrite_run(run_dir: Path, local_size: tuple[int, int], local_seconds: float,
@@ -174,9 +174,9 @@ def _rewrite_run(run_dir: Path, local_size: tuple[int, int], local_seconds: floa
 
 
 def test_default_rate_is_dit_locals_assumption() -> None:
-    from vbench_suite.backends.dit_local import DEFAULT_PRICE_PER_HOUR
+    from vbench_suite.backends.dit_local import DEFAULT_PRICE_PER_HOUR, DEFAULT_PRICE_VCPUS
 
-    assert DEFAULT_PRICE_PER_HOUR == DIT_DEFAULT_RATE
+    assert DEFAULT_PRICE_PER_HOUR / DEFAULT_PRICE_VCPUS == DIT_DEFAULT_RATE
 
 
 def test_like_for_like_run_gives_the_hand_computed_breakeven(tmp_path: Path) -> None:
@@ -186,25 +186,25 @@ def test_like_for_like_run_gives_the_hand_computed_breakeven(tmp_path: Path) -> 
     run_dir = _rewrite_run(make_run(tmp_path / "q1"), (1280, 720), 5.0, (1280, 720))
     run = load_run(run_dir)
     results, notes = breakeven_from_run(run, operations_table(run))
-    # F = 0.085 $/h × 730 h = 62.05 $/month. runway: A = 0.50 $ / 5 s × 10 = 1.00 $/10 s → V* = 62.05.
-    # pika: 0.30 $ / 5 s × 10 = 0.60 $/10 s → V* = 62.05 / 0.6 = 103.41666...
-    # T = 100 videos/h (3600 / 36 s) × 5 s / 10 s = 50 units/h; C = 50 × 730 = 36,500 → utilisation 62.05 / 36,500.
+    # One vCPU: F = 0.0425 $/h × 730 h = 31.025 $/month. runway: A = 0.50 $ / 5 s × 10 = 1.00 $/10 s → V* = 31.025.
+    # pika: 0.30 $ / 5 s × 10 = 0.60 $/10 s → V* = 31.025 / 0.6 = 51.7083...
+    # T = 100 videos/h (3600 / 36 CPU-s) × 5 s / 10 s = 50 units/h; C = 50 × 730 = 36,500 → utilisation 31.025 / 36,500.
     by_api = {r.inputs.api_label: r for r in results}
     assert set(by_api) == {"runway", "pika (simulated)"}
     runway, pika = by_api["runway"], by_api["pika (simulated)"]
     assert runway.comparison.like_for_like is True and pika.comparison.like_for_like is True
-    assert runway.fixed_usd_per_month == pytest.approx(62.05)
-    assert runway.breakeven_volume == pytest.approx(62.05)
-    assert pika.breakeven_volume == pytest.approx(62.05 / 0.6)
+    assert runway.fixed_usd_per_month == pytest.approx(31.025)
+    assert runway.breakeven_volume == pytest.approx(31.025)
+    assert pika.breakeven_volume == pytest.approx(31.025 / 0.6)
     assert runway.capacity_per_month == pytest.approx(36500.0)
-    assert runway.utilisation_at_breakeven == pytest.approx(62.05 / 36500.0)
-    assert runway.verdict == ("Self-hosting is cheaper above 62.05 ten-second units per month, which keeps the "
-                              "cluster 0.2% busy.")
+    assert runway.utilisation_at_breakeven == pytest.approx(31.025 / 36500.0)
+    assert runway.verdict == ("Self-hosting is cheaper above 31.03 ten-second units per month, which keeps the "
+                              "cluster 0.085% busy.")
     text = " ".join(notes)
-    assert "CPU: 2 vCPU at $0.085/h (assumed, source: dit-local's default price_per_hour" in text
+    assert "CPU: 1 vCPU at $0.0425/h (assumed, source: dit-local's default price_per_hour" in text
     assert "GPU" not in text  # a CPU rate is never called a GPU-hour
     md = write_report(run_dir, tmp_path / "rep").with_suffix(".md").read_text()
-    assert "CPU: 2 vCPU at $0.085/h (assumed" in md and "like for like (1280x720 5 s clips)" in md
+    assert "CPU: 1 vCPU at $0.0425/h (assumed" in md and "like for like (1280x720 5 s clips)" in md
 
 
 def test_unlike_for_like_run_is_labelled_normalised_and_gets_no_verdict(tmp_path: Path) -> None:
@@ -218,17 +218,17 @@ def test_unlike_for_like_run_is_labelled_normalised_and_gets_no_verdict(tmp_path
     runway = next(r for r in results if r.inputs.api_label == "runway")
     assert runway.comparison.like_for_like is False
     # T = 100 × 2 / 10 = 20 units/h of 64x64, × (0.004096 MP / 0.9216 MP) = 0.0888... units/h of 1280x720;
-    # C = 0.0888... × 730 = 64.888...; V* = 62.05 / 1.00; utilisation = 62.05 / 64.888... = 95.6 %
+    # C = 0.0888... × 730 = 64.888...; V* = 31.025 / 1.00; utilisation = 31.025 / 64.888... = 47.8 %
     assert runway.units_per_gpu_hour == pytest.approx(20.0 * 4096 / 921600)
-    assert runway.breakeven_volume == pytest.approx(62.05)
-    assert runway.utilisation_at_breakeven == pytest.approx(62.05 / (20.0 * 4096 / 921600 * 730))
+    assert runway.breakeven_volume == pytest.approx(31.025)
+    assert runway.utilisation_at_breakeven == pytest.approx(31.025 / (20.0 * 4096 / 921600 * 730))
     for r in results:
         assert r.verdict.startswith("No verdict: Not like for like") and "is cheaper" not in r.verdict
         assert "dit-local makes 64x64 2 s clips" in r.verdict and "1280x720 5 s clips" in r.verdict
         assert all(c.endswith("(normalised)") for c in r.table["cheaper"])
-    assert "95.6% utilisation" in runway.verdict
-    # per megapixel-second: API 1.00 / (10 × 0.9216) = 0.1085; self-host 0.085 / (100 × 2 s × 0.004096 MP) = 0.1038
-    assert any("Per megapixel-second: API $1.00 / (10 s × 0.9216 MP) = $0.1085" in line and "= $0.1038" in line
+    assert "47.8% utilisation" in runway.verdict
+    # per megapixel-second: API 1.00 / (10 × 0.9216) = 0.1085; self-host 0.0425 / (100 × 2 s × 0.004096 MP) = 0.05188
+    assert any("Per megapixel-second: API $1.00 / (10 s × 0.9216 MP) = $0.1085" in line and "= $0.05188" in line
                for line in runway.arithmetic)
     table = breakeven_summary_table(results)
     assert all("NOT like for like" in row[1].text and "normalised" in row[4].text for row in table.rows)
@@ -242,8 +242,8 @@ def test_cli_from_run_like_for_like_uses_the_runs_rate_with_its_source(tmp_path:
     run_dir = _rewrite_run(make_run(tmp_path / "q1"), (1280, 720), 5.0, (720, 1280))  # orientation does not matter
     assert _run_cli(["--from-run", str(run_dir), "--api-backend", REMOTE]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Self-hosting is cheaper above 62.05 ten-second units per month")
-    assert "CPU: 2 vCPU at $0.085/h (assumed, source: dit-local's default price_per_hour" in out
+    assert out.startswith("Self-hosting is cheaper above 31.0")
+    assert "CPU: 1 vCPU at $0.0425/h (assumed, source: dit-local's default price_per_hour" in out
     assert "Like for like: dit-local makes 1280x720 5 s clips, runway 720x1280 5 s clips" in out
 
 

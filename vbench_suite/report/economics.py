@@ -133,7 +133,7 @@ class BreakEvenInputs:
     """Where measured inputs came from (printed with the arithmetic)."""
     machine: str = "GPU"
     """What one hour of `gpu_usd_per_hour` buys and what `videos_per_gpu_hour` was measured on (e.g. 'GPU',
-    'CPU: 2 vCPU')."""
+    'CPU: 1 vCPU')."""
     selfhost_label: str = "self-host"
     """Name of the self-hosted option in the format comparison (e.g. 'dit-local')."""
     api_format: VideoFormat | None = None
@@ -373,7 +373,7 @@ class RunEconomics:
     """{backend label: the clips its price is for} (same keys as `api_usd_per_10s`)."""
     selfhost_format: VideoFormat | None = None
     machine: str = "machine of unrecorded kind"
-    """What the local backend ran on, e.g. 'CPU: 2 vCPU' or 'GPU (cuda)'."""
+    """What the local backend ran on, e.g. 'CPU: 1 vCPU' or 'GPU (cuda)'."""
     rate_source: str = ""
     """Where `gpu_usd_per_hour` came from, said with the rate (e.g. the backend's default, an assumption)."""
     device: str = ""
@@ -414,17 +414,20 @@ def local_rate_source(backend: str, rate: float, device: str) -> tuple[str, str]
     """
     kind = {"cpu": "CPU", "": "machine of unrecorded kind"}.get(device, f"GPU ({device})")
     if backend == "dit-local":
-        from vbench_suite.backends.dit_local import DEFAULT_PRICE_PER_HOUR  # a constant; no torch import
+        # constants only; no torch import
+        from vbench_suite.backends.dit_local import DEFAULT_PRICE_PER_HOUR, DEFAULT_PRICE_VCPUS
 
-        if math.isclose(rate, DEFAULT_PRICE_PER_HOUR, rel_tol=1e-6):
-            fix = ("set the real price with `--option dit-local.price_per_hour=USD` when running, or "
-                   "`vbench-suite breakeven --gpu-usd-per-hour USD`")
-            if device == "cpu":
-                return "CPU: 2 vCPU", (f"assumed, source: dit-local's default price_per_hour "
-                                       f"(${DEFAULT_PRICE_PER_HOUR:g}/h, an on-demand 2-vCPU cloud instance such as "
-                                       f"AWS c6i.large), not a measured bill; {fix}")
+        fix = ("set the real price with `--option dit-local.price_per_hour=USD` when running, or "
+               "`vbench-suite breakeven --gpu-usd-per-hour USD`")
+        # On a CPU dit-local charges each CPU-second at a vCPU's share of the machine's hourly price.
+        per_vcpu = DEFAULT_PRICE_PER_HOUR / DEFAULT_PRICE_VCPUS
+        if device == "cpu" and math.isclose(rate, per_vcpu, rel_tol=1e-6):
+            return "CPU: 1 vCPU", (f"assumed, source: dit-local's default price_per_hour (${DEFAULT_PRICE_PER_HOUR:g}/h "
+                                   f"for an on-demand {DEFAULT_PRICE_VCPUS}-vCPU cloud instance such as AWS c6i.large, "
+                                   f"so ${per_vcpu:g} per CPU-hour of measured compute), not a measured bill; {fix}")
+        if device != "cpu" and math.isclose(rate, DEFAULT_PRICE_PER_HOUR, rel_tol=1e-6):
             return kind, (f"assumed, source: dit-local's default price_per_hour (${DEFAULT_PRICE_PER_HOUR:g}/h), "
-                          f"which prices a 2-vCPU CPU instance, not the {kind} this run used; {fix}")
+                          f"which prices a {DEFAULT_PRICE_VCPUS}-vCPU CPU instance, not the {kind} this run used; {fix}")
         return kind, "source: dit-local's price_per_hour option set for this run"
     return kind, f"source: {backend}'s own cost records (cost_usd / hardware_s)"
 
