@@ -119,3 +119,13 @@ def test_list_backends_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=120).stdout
     assert out.split() == ["0", "False", "False", "True"]
+
+
+def test_generate_option_typo_names_the_valid_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vbench_suite.cli import main
+
+    code = main(["generate", "reference-shapes", "a red circle moves left on a black background",
+                 "--option", "sedd=3", "--out", str(tmp_path / "x.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no option 'sedd'" in err and "Valid options" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -97,15 +97,17 @@ def run(args: argparse.Namespace) -> int:
 
     from vbench_suite.backends import GenerationContext, create_backend
     from vbench_suite.errors import BackendNotConfigured, ConfigError, UserError
+    from vbench_suite.runner import check_backend_options
 
     for path in (args.image, args.first_frame, args.last_frame):
         if path is not None and not path.is_file():
             raise UserError(f"image {path} does not exist")
     check_out_path(args.out)
     options = parse_backend_options([f"{args.backend}.{o}" for o in args.option]).get(args.backend, {})
+    check_backend_options(args.backend, options)  # a typo names the valid options, like `run`
     try:
         backend = create_backend(args.backend, **options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"backend '{args.backend}' rejected options {sorted(options)}: {exc}") from None
     try:
         request, notes = build_request(args, backend)
