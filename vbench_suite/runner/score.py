@@ -81,24 +81,20 @@ def video_shas(folder: RunFolder) -> dict[str, str | None]:
 
 
 def scored_videos(folder: RunFolder, shas: dict[str, str | None]) -> dict[str, set[tuple[str, str | None]]]:
-    """metric -> {(key, video sha256)} already scored (ok or error).
-
-    Score records carry the sha256 of the video they scored. Records from before that (no `video_sha256` field)
-    count for the key's current video, unless another record of the same metric and key carries one: a score of
-    another video, or a retraction (`RunFolder.retract_scores`, written when the video was found damaged), which
-    itself counts for no video, so whatever replaces the damaged one is scored.
-    """
-    strict: set[tuple[str, str]] = set()
+    """metric -> {(key, video sha256)} already scored (ok or error), judged by the latest record of each metric
+    and key: score records carry the sha256 of the video they scored; a retraction (`RunFolder.retract_scores`,
+    written when the video was found damaged) counts for no video, so whatever replaces it is scored; a record
+    from before sha256s were stored counts for the key's current video."""
+    latest: dict[tuple[str, str], dict[str, object]] = {}
+    for rec in folder.scores():
+        if rec.get("key") and rec.get("status") in ("ok", "error"):
+            latest[(rec["metric"], rec["key"])] = rec
     done: dict[str, set[tuple[str, str | None]]] = {}
-    records = [r for r in folder.scores() if r.get("key") and r.get("status") in ("ok", "error")]
-    for rec in records:
-        if "video_sha256" in rec:
-            strict.add((rec["metric"], rec["key"]))
-            if not rec.get("retracted"):
-                done.setdefault(rec["metric"], set()).add((rec["key"], rec["video_sha256"]))
-    for rec in records:
-        if "video_sha256" not in rec and (rec["metric"], rec["key"]) not in strict:
-            done.setdefault(rec["metric"], set()).add((rec["key"], shas.get(rec["key"])))
+    for (metric, key), rec in latest.items():
+        if rec.get("retracted"):
+            continue
+        sha = rec["video_sha256"] if "video_sha256" in rec else shas.get(key)
+        done.setdefault(metric, set()).add((key, sha))  # type: ignore[arg-type]
     return done
 
 
