@@ -122,8 +122,8 @@ def run_outcome_lines(meta: dict) -> list[str]:  # type: ignore[type-arg]
                          "(raise --budget-usd and run again to send them)")
     for backend, n in sorted((meta.get("damaged") or {}).items()):
         if n:
-            lines.append(f"{n} {backend} video(s) found damaged on disk and not re-obtainable from the vendor: recorded "
-                         "as failed ('damaged'), not paid for again (use a new --out to generate them anew)")
+            lines.append(f"{n} {backend} video(s) found damaged on disk and not re-obtainable from the vendor: "
+                         "recorded as failed ('damaged'), not paid for again (use a new --out to generate them anew)")
     for backend, sources in sorted((meta.get("reused") or {}).items()):
         for source, n in sorted(sources.items()):
             lines.append(f"{n} {backend} result(s) reused from run {source} (copied, not generated or paid by this "

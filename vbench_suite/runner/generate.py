@@ -142,7 +142,8 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
     pending: dict[str, list[WorkItem]] = {}
     for w in work:
         record = existing.get(w.key)
-        damage = video_damage(record, folder) if record and (record.get("result") or {}).get("status") == "ok" else None
+        is_ok = record is not None and (record.get("result") or {}).get("status") == "ok"
+        damage = video_damage(record, folder) if record is not None and is_ok else None
         if damage is None and is_finished(record, folder):
             stats.bump(stats.cached, w.backend)
             progress(w.backend, 1)
