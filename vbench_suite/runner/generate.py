@@ -150,13 +150,19 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
             continue
         if record is not None and damage is not None:
             folder.retract_scores(w.key, f"not a score of the current video: {damage}")
-            if backends[w.backend].remote:
-                # Never paid for twice: download it again from its job, or say it is damaged.
-                _recover_remote(w, record, damage, backends[w.backend], folder, jobs.get(w.key), stats)
+            if not backends[w.backend].remote:
+                log.warning("%s: %s; generating it again (local backend)", w.backend, damage)
+                stats.bump(stats.regenerated, w.backend)
+            else:
+                # Never paid for twice: copy it again (a copy of another run's result), download it again from its
+                # job, or say it is damaged.
+                copied = (record.get("reused_from") and index_path is not None
+                          and may_reuse(backends[w.backend], reuse)
+                          and _reuse_from_index(w, folder, index_path, suite_name, suite_version))
+                if not copied:
+                    _recover_remote(w, record, damage, backends[w.backend], folder, jobs.get(w.key), stats)
                 progress(w.backend, 1)
                 continue
-            log.warning("%s: %s; generating it again (local backend)", w.backend, damage)
-            stats.bump(stats.regenerated, w.backend)
         source = (_reuse_from_index(w, folder, index_path, suite_name, suite_version)
                   if index_path is not None and may_reuse(backends[w.backend], reuse) else None)
         if source is not None:
