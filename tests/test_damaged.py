@@ -3,6 +3,7 @@
 create), or marked damaged when the vendor no longer serves it; never paid for twice; scores follow the video."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,13 +70,19 @@ def test_damaged_local_videos_are_generated_again_and_rescored(tmp_path: Path) -
     assert video_damage(gens["p0"], folder) and video_damage(gens["p1"], folder)
     assert video_damage(gens["p2"], folder) is None
 
-    outcome = run_benchmark(config)
+    outcome = run_benchmark(replace(config, score=False))
     calls = (tmp_path / "calls.txt").read_text().split()
     assert len(calls) == 5 and outcome.stats.regenerated == {"toy": 2}  # p0 and p1 generated again, p2 not
     after = _by_prompt(folder)
     for p in ("p0", "p1", "p2"):
         assert after[p]["result"]["status"] == "ok" and video_damage(after[p], folder) is None
         assert file_sha256(_video(folder, after[p])) == after[p]["result"]["video_sha256"]
+    # The damaged videos' old scores no longer count, even before scoring again.
+    current = {s["key"]: s for s in folder.current_scores() if s["metric"] == "lpips_temporal"}
+    assert [current[after[p]["key"]]["status"] for p in ("p0", "p1", "p2")] == ["error", "error", "ok"]
+    assert "does not match" in current[after["p1"]["key"]]["reason"] or "bytes" in current[after["p1"]["key"]]["reason"]
+
+    outcome = run_benchmark(config)
     assert outcome.scored == {"lpips_temporal": 2}  # the replaced videos were scored again, only they
     latest = {s["key"]: s for s in folder.latest_scores() if s["metric"] == "lpips_temporal"}
     assert all(latest[g["key"]]["status"] == "ok" for g in after.values())

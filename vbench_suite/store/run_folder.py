@@ -213,11 +213,13 @@ class RunFolder:
         return read_jsonl(self.path / SCORES)
 
     def retract_scores(self, key: str, reason: str) -> int:
-        """Void the current scores of generation `key` (its video was replaced or found damaged): for each, append
-        a record of the same identity with status 'error' and `reason`, which supersedes it. Returns how many."""
+        """Void the current video-level scores of generation `key` (its video was found damaged): for each, append a
+        record of the same identity with status 'error', `reason` and `retracted` true, which supersedes it (and
+        which `runner.score` counts as scoring no video, so the replacement is scored). Returns how many."""
         void = [{**s, "status": "error", "value": None, "reason": reason, "ci_low": None, "ci_high": None,
                  "scored_at": None, "video_sha256": None, "retracted": True}
-                for s in self.latest_scores() if s.get("key") == key and s.get("status") == "ok"]
+                for s in self.latest_scores()
+                if s.get("key") == key and s.get("status") in ("ok", "error") and not s.get("retracted")]
         self.append_scores(void)
         return len(void)
 
