@@ -126,3 +126,28 @@ def test_the_budget_counts_every_billed_record_line(tmp_path: Path) -> None:
                                       concurrency=1, budget_usd=3.5, backend_options={"toy": {"cost_usd": 1.0}}))
     assert outcome.stats.generated == {} and outcome.stats.over_budget == {"toy": 2}
     assert folder.billed_usd() == folder.read_meta()["billed_usd"] == {"toy": pytest.approx(3.0)}
+
+
+def test_two_runs_against_the_fake_vendor_create_each_job_once(tmp_path: Path) -> None:
+    from vbench_suite.fake_vendors import FakeConfig, FakeVendors
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("\n".join(["name: lock-remote", "version: \"1\"", "description: lock tests", "defaults:",
+                                "  duration_s: 5.0", "  fps: 24", "  resolution: [1280, 720]", "prompts:"]
+                               + [f"  - id: p{i}\n    text: a red square moving {i}\n    category: motion"
+                                  for i in range(3)]) + "\n", encoding="utf-8")
+    out = tmp_path / "runs" / "remote"
+    with FakeVendors(FakeConfig(queue_s=0.3, run_s=1.0)) as fake:
+        env = dict(os.environ, RUNWAYML_API_SECRET="sk-TESTSECRET-runway",
+                   VBENCH_RUNWAY_BASE_URL=fake.base_url("runway"),
+                   PYTHONPATH=os.pathsep.join([str(TESTS.parent), os.environ.get("PYTHONPATH", "")]))
+        cmd = [sys.executable, "-m", "vbench_suite", "run", "--suite", str(suite), "--backend", "runway", "--out",
+               str(out), "--no-score", "--no-report", "--no-progress", "--concurrency", "1",
+               "--option", "runway.poll_interval_s=0.05"]
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        results = [(*p.communicate(timeout=180), p.returncode) for p in procs]
+        assert sorted(r[2] for r in results) == [0, 2], results
+        creates = fake.created_per_request()
+    assert len(creates) == 3 and set(creates.values()) == {1}  # each request accepted (and billed) once
+    assert len((out / GENERATIONS).read_text().splitlines()) == 3
