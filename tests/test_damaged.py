@@ -157,3 +157,10 @@ def test_a_damaged_remote_video_the_vendor_no_longer_serves_is_marked_damaged(
         again = run_benchmark(config)  # a further resume keeps it as it is
         assert again.stats.generated == {} and fresh.created_per_request() == {}
     assert _by_prompt(folder)["p1"]["result"]["status"] == "ok"
+
+
+def test_the_run_summary_says_how_many_videos_are_damaged() -> None:
+    from vbench_suite.cli.run import run_outcome_lines
+
+    lines = run_outcome_lines({"damaged": {"runway": 2, "veo": 0}})
+    assert len(lines) == 1 and lines[0].startswith("2 runway video(s) found damaged") and "not paid" in lines[0]
