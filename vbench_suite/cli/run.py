@@ -53,6 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vbench_suite.store.lock import hold_run_folder
+
+    # One process owns the run folder for the whole command (generation, scoring, summary, report).
+    with hold_run_folder(args.out):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from vbench_suite.runner import RunConfig, run_benchmark
@@ -112,6 +120,10 @@ def run_outcome_lines(meta: dict) -> list[str]:  # type: ignore[type-arg]
             limit = f"{cap:g} USD" if cap is not None else "an earlier invocation's cap"
             lines.append(f"{n} {backend} request(s) not sent: the budget cap of {limit} would have been exceeded "
                          "(raise --budget-usd and run again to send them)")
+    for backend, n in sorted((meta.get("damaged") or {}).items()):
+        if n:
+            lines.append(f"{n} {backend} video(s) found damaged on disk and not re-obtainable from the vendor: "
+                         "recorded as failed ('damaged'), not paid for again (use a new --out to generate them anew)")
     for backend, sources in sorted((meta.get("reused") or {}).items()):
         for source, n in sorted(sources.items()):
             lines.append(f"{n} {backend} result(s) reused from run {source} (copied, not generated or paid by this "

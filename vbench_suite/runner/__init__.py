@@ -18,6 +18,7 @@ from vbench_suite.runner.generate import REUSE_POLICIES, GenerationStats, run_ge
 from vbench_suite.runner.plan import REFERENCE_ROLE, WorkItem, plan_work
 from vbench_suite.runner.select import Selection, select_prompts, selection_record
 from vbench_suite.store.index import default_index_path, import_run
+from vbench_suite.store.lock import hold_run_folder
 from vbench_suite.store.run_folder import RunFolder, utc_now
 from vbench_suite.suites import PromptSet, load_suite
 from vbench_suite.types import ScoreRecord
@@ -87,13 +88,27 @@ class RunOutcome:
 def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None] | None = None,
                   on_score_progress: Callable[[str, int, int], None] | None = None) -> RunOutcome:
     """Run (or resume) a benchmark. `on_progress(backend, done_increment, total)` reports generation progress,
-    `on_score_progress(metric, done_increment, total)` scoring progress."""
+    `on_score_progress(metric, done_increment, total)` scoring progress.
+
+    The run folder is owned by this call for its whole duration (`store.lock`): another process (or thread) that
+    tries to run into it meanwhile gets `RunFolderBusy` (exit 2) instead of paying for the same requests again.
+    """
     full_suite = load_suite(config.suite)
     selection = Selection(config.categories, config.tags, config.prompt_ids, config.limit)
     suite = select_prompts(full_suite, selection)
     _check_config(config)
+    with hold_run_folder(config.out):
+        return _run_locked(config, full_suite, suite, selection, on_progress, on_score_progress)
+
+
+def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, selection: Selection,
+                on_progress: Callable[[str, int, int], None] | None,
+                on_score_progress: Callable[[str, int, int], None] | None) -> RunOutcome:
+    """`run_benchmark` once the run folder is owned by this process."""
     folder = RunFolder(config.out)
     index_path = config.index_path or default_index_path(folder.path)
+    for path in folder.remove_temp_files():
+        log.info("removed %s, left by an interrupted run", path)
 
     backends, skipped = _create_backends(config)
     if not backends:
@@ -112,8 +127,8 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
         for w in work + reference_work:
             totals[w.backend] = totals.get(w.backend, 0) + 1
         progress = (lambda b, n: on_progress(b, n, totals[b])) if on_progress else None
-        # Only money this run billed counts: copies of other runs' results carry billed_usd 0.
-        spent = sum(g.get("billed_usd") or 0.0 for g in folder.generations().values())
+        # Every record line on disk is one billed attempt (copies of other runs' results carry billed_usd 0).
+        spent = sum(folder.billed_usd().values())
         budget = BudgetGate(config.budget_usd, spent_usd=spent)
         all_backends = dict(backends)
         if reference_work and REFERENCE_BACKEND not in all_backends:
@@ -284,7 +299,8 @@ def _record_outcome(meta: dict[str, Any], folder: RunFolder, stats: GenerationSt
     over_budget: requests planned but never sent because of the budget cap and still without a record (a resume
     that sends them clears them; a backend whose fingerprint changed starts afresh); unsupported: current records
     the backend could not take; reused: current records copied from other runs, per source run; billed_usd: money
-    this folder's records billed (copies bill nothing).
+    this folder's records billed, every record line counted (copies bill nothing); damaged: current records whose
+    video was found damaged and could not be re-obtained without paying.
     """
     records = folder.generations()
     planned: dict[str, set[str]] = {}
@@ -307,16 +323,21 @@ def _record_outcome(meta: dict[str, Any], folder: RunFolder, stats: GenerationSt
         if g.get("reused_from"):
             sources = reused.setdefault(g["backend"], {})
             sources[g["reused_from"]] = sources.get(g["reused_from"], 0) + 1
-    billed: dict[str, float] = {}
-    for g in records.values():
-        billed[g["backend"]] = billed.get(g["backend"], 0.0) + float(g.get("billed_usd") or 0.0)
+    billed = folder.billed_usd()
+    damaged: dict[str, int] = {}
+    for g in current:
+        if ((g.get("result") or {}).get("info") or {}).get("damaged"):
+            damaged[g["backend"]] = damaged.get(g["backend"], 0) + 1
+    meta["damaged"] = damaged
     meta["over_budget_keys"] = not_sent
     meta["over_budget"] = {b: len(not_sent.get(b, [])) for b in backends}
     meta["unsupported"] = unsupported
     meta["reused"] = reused
     meta["billed_usd"] = billed
     meta["invocations"][-1]["stats"] = {"cached": stats.cached, "reused": stats.reused,
-                                        "generated": stats.generated, "over_budget": stats.over_budget}
+                                        "generated": stats.generated, "over_budget": stats.over_budget,
+                                        "regenerated": stats.regenerated, "redownloaded": stats.redownloaded,
+                                        "damaged": stats.damaged}
 
 
 def _is_unsupported(result: dict[str, Any]) -> bool:

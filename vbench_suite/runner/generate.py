@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from vbench_suite.backends.base import Backend, GenerationContext
+from vbench_suite.keys import file_sha256
 from vbench_suite.runner.budget import BudgetGate
 from vbench_suite.runner.plan import WorkItem
 from vbench_suite.store.index import find_finished_generation
 from vbench_suite.store.run_folder import RunFolder
+from vbench_suite.tempfiles import make_temp
 from vbench_suite.types import GenerationResult
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,12 @@ class GenerationStats:
     """Keys of the work items that `over_budget` counts, per backend (run.json keeps them across resumes)."""
     reused_from: dict[str, dict[str, int]] = field(default_factory=dict)
     """backend -> {source run folder: results copied from it in this invocation}."""
+    regenerated: dict[str, int] = field(default_factory=dict)
+    """Finished local videos found damaged (see `video_damage`) and sent to be generated again."""
+    redownloaded: dict[str, int] = field(default_factory=dict)
+    """Finished remote videos found damaged and downloaded again from their recorded job (nothing paid)."""
+    damaged: dict[str, int] = field(default_factory=dict)
+    """Finished remote videos found damaged that could not be re-obtained without paying: recorded as damaged."""
 
     def bump(self, counter: dict[str, int], backend: str, n: int = 1) -> None:
         counter[backend] = counter.get(backend, 0) + n
@@ -51,6 +60,32 @@ def may_reuse(backend: Backend, policy: str) -> bool:
     return policy == "all" or (policy == "local" and not backend.remote)
 
 
+@runtime_checkable
+class Redownloads(Protocol):
+    """A backend that can fetch the output of a job it finished earlier again, without creating a new one."""
+
+    def redownload(self, job: dict[str, Any], ctx: GenerationContext) -> GenerationResult: ...
+
+
+def video_damage(record: dict[str, Any], folder: RunFolder) -> str | None:
+    """Why the video of an ok record no longer is the one recorded (missing, other size, other sha256), or None.
+
+    Size first (a stat), then the hash (one read of the file); a record without `video_bytes` (older releases)
+    is checked by hash alone, one without either is trusted.
+    """
+    result = record.get("result") or {}
+    video = folder.resolve(result.get("video_path"))
+    if video is None or not video.is_file():
+        return f"video {result.get('video_path')} is missing"
+    size, want = video.stat().st_size, record.get("video_bytes")
+    if want is not None and size != want:
+        return f"video {result['video_path']} has {size} bytes, the record says {want}"
+    sha = result.get("video_sha256")
+    if sha and file_sha256(video) != sha:
+        return f"video {result['video_path']} does not match the sha256 in its record"
+    return None
+
+
 def is_finished(record: dict[str, Any] | None, folder: RunFolder) -> bool:
     """A record is final when it is ok (video present), refused, or failed for a reason that will not go away."""
     if record is None:
@@ -68,12 +103,17 @@ def is_finished(record: dict[str, Any] | None, folder: RunFolder) -> bool:
 def _record(work: WorkItem, result: GenerationResult, folder: RunFolder, suite_name: str, suite_version: str,
             **more: Any) -> dict[str, Any]:
     res = result.to_dict()
+    video: dict[str, Any] = {}
     if result.video_path:
         try:
             res["video_path"] = folder.relative(Path(result.video_path))
         except ValueError:
             res["video_path"] = str(result.video_path)
-    return {"key": work.key, "backend": work.backend, "role": work.role, "prompt_id": work.item.id,
+        if result.status == "ok" and Path(result.video_path).is_file():
+            # Size and hash let a resume notice a damaged file (`video_damage`).
+            video["video_bytes"] = Path(result.video_path).stat().st_size
+            res["video_sha256"] = res.get("video_sha256") or file_sha256(result.video_path)
+    return {**video, "key": work.key, "backend": work.backend, "role": work.role, "prompt_id": work.item.id,
             "category": work.item.category, "sample": work.sample, "suite": suite_name,
             "suite_version": suite_version, "request": work.request.to_dict(), "adjustments": list(work.adjustments),
             "result": res, **more}
@@ -101,10 +141,28 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
     jobs = folder.jobs()
     pending: dict[str, list[WorkItem]] = {}
     for w in work:
-        if is_finished(existing.get(w.key), folder):
+        record = existing.get(w.key)
+        is_ok = record is not None and (record.get("result") or {}).get("status") == "ok"
+        damage = video_damage(record, folder) if record is not None and is_ok else None
+        if damage is None and is_finished(record, folder):
             stats.bump(stats.cached, w.backend)
             progress(w.backend, 1)
             continue
+        if record is not None and damage is not None:
+            folder.retract_scores(w.key, f"not a score of the current video: {damage}")
+            if not backends[w.backend].remote:
+                log.warning("%s: %s; generating it again (local backend)", w.backend, damage)
+                stats.bump(stats.regenerated, w.backend)
+            else:
+                # Never paid for twice: copy it again (a copy of another run's result), download it again from its
+                # job, or say it is damaged.
+                copied = (record.get("reused_from") and index_path is not None
+                          and may_reuse(backends[w.backend], reuse)
+                          and _reuse_from_index(w, folder, index_path, suite_name, suite_version))
+                if not copied:
+                    _recover_remote(w, record, damage, backends[w.backend], folder, jobs.get(w.key), stats)
+                progress(w.backend, 1)
+                continue
         source = (_reuse_from_index(w, folder, index_path, suite_name, suite_version)
                   if index_path is not None and may_reuse(backends[w.backend], reuse) else None)
         if source is not None:
@@ -179,6 +237,42 @@ def _run_chunk(backend: Backend, chunk: list[WorkItem], folder: RunFolder, jobs:
     return [(w, e, r) for (w, e), r in zip(admitted, results, strict=True)]
 
 
+def _recover_remote(w: WorkItem, record: dict[str, Any], damage: str, backend: Backend, folder: RunFolder,
+                    job: dict[str, Any] | None, stats: GenerationStats) -> None:
+    """Replace the damaged video of a finished remote generation by downloading it again from its recorded job, or
+    append a record marking it damaged (failed, not retriable: a resume does not pay for it again). Either record
+    bills nothing; the money stays on the record line of the original generation."""
+    result = dict(record.get("result") or {})
+    if not isinstance(backend, Redownloads):
+        why = f"backend {backend.name} cannot download a finished job again"
+    elif not job or not job.get("job_id") or job.get("job_id") != result.get("job_id"):
+        why = "no recorded job to download it from"
+    else:
+        ctx = GenerationContext(out_path=folder.video_path(w.backend, w.key), key=w.key, recorded_job=dict(job))
+        ctx.out_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            got = backend.redownload(dict(job), ctx)
+        except Exception as exc:  # noqa: BLE001 - a failed re-download marks the video damaged, it stops nothing
+            got = _failure(backend, exc)
+        if got.status == "ok" and got.video_path:
+            path = Path(got.video_path)
+            result.update(video_path=folder.relative(path), video_sha256=got.video_sha256 or file_sha256(path),
+                          info={**(result.get("info") or {}), "redownloaded": True})
+            folder.append_generation({**record, "result": result, "video_bytes": path.stat().st_size,
+                                      "billed_usd": 0.0, "recovered": "redownloaded", "finished_at": None})
+            stats.bump(stats.redownloaded, w.backend)
+            log.warning("%s: %s; downloaded it again from job %s (nothing paid)", w.backend, damage, job["job_id"])
+            return
+        why = got.error or "the vendor did not serve it"
+    result.update(status="failed", video_path=None, retriable=False,
+                  error=f"damaged: {damage}; not re-obtained ({why}) and not generated again, to avoid paying twice",
+                  info={**(result.get("info") or {}), "damaged": True})
+    folder.append_generation({**{k: v for k, v in record.items() if k != "video_bytes"}, "result": result,
+                              "billed_usd": 0.0, "damaged": damage, "finished_at": None})
+    stats.bump(stats.damaged, w.backend)
+    log.warning("%s: %s; marked damaged, not re-obtained (%s) and not paid for again", w.backend, damage, why)
+
+
 def _job_recorder(folder: RunFolder, w: WorkItem) -> Callable[[dict[str, Any]], None]:
     return lambda job: folder.append_job(w.key, w.backend, job)
 
@@ -197,9 +291,17 @@ def _reuse_from_index(w: WorkItem, folder: RunFolder, index_path: Path, suite_na
     source = run_path / rec["result"]["video_path"]
     target = folder.video_path(w.backend, w.key, source.suffix)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.copy")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
+    fd, tmp = make_temp(target.parent, target.name, ".copy")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        want = rec["result"].get("video_sha256")
+        if want and file_sha256(tmp) != want:
+            log.warning("not reusing %s: it does not match the sha256 in its record (damaged)", source)
+            return None
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
     result = GenerationResult.from_dict({**rec["result"], "video_path": str(target)})
     # A copy of a copy names the run that generated (and paid for) the result.
     origin = str(rec.get("reused_from") or run_path)

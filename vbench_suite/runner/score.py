@@ -47,27 +47,26 @@ def run_scoring(folder: RunFolder, metric_names: Sequence[str], ctx: ScoringCont
 
     Video-scope metrics score only videos without a record for that metric, a few at a time, appending each
     chunk's records as they exist (a kill loses at most one chunk); set-scope metrics (FVD) are recomputed whenever
-    any video is new, and their latest records supersede older ones.
+    any video is new, and their latest records supersede older ones. A video is identified by its key *and* the
+    sha256 of its file (stored in each score record), so a video replaced after damage is scored again.
     `on_progress(metric, n_done_increment, total)` reports videos done per metric (set-scope: all at once).
     """
     progress = on_progress or (lambda metric, n, total: None)
     items = scoring_items(folder)
-    done: dict[str, set[str]] = {}
-    for rec in folder.scores():
-        if rec.get("key") and rec.get("status") in ("ok", "error"):
-            done.setdefault(rec["metric"], set()).add(rec["key"])
+    shas = video_shas(folder)
+    done = scored_videos(folder, shas)
     written: dict[str, int] = {}
     for name in metric_names:
         scope = create_metric(name).info.scope
-        todo = [it for it in items if it.key not in done.get(name, set())]
+        todo = [it for it in items if (it.key, shas.get(it.key)) not in done.get(name, set())]
         if not todo:
             continue
         if scope == "video":
-            n = _score_in_chunks(folder, name, todo, ctx, lambda k, t=len(todo), m=name: progress(m, k, t))
+            n = _score_in_chunks(folder, name, todo, ctx, lambda k, t=len(todo), m=name: progress(m, k, t), shas)
         else:
             progress(name, 0, len(items))
             records = score_items(items, [name], ctx)
-            folder.append_scores(r.to_dict() for r in records)
+            folder.append_scores(_with_sha(r, shas) for r in records)
             progress(name, len(items), len(items))
             n = len(records)
         written[name] = n
@@ -75,8 +74,39 @@ def run_scoring(folder: RunFolder, metric_names: Sequence[str], ctx: ScoringCont
     return written
 
 
+def video_shas(folder: RunFolder) -> dict[str, str | None]:
+    """key -> sha256 of the current ok generation's video, as recorded."""
+    return {g["key"]: (g.get("result") or {}).get("video_sha256") for g in folder.current_generations()
+            if (g.get("result") or {}).get("status") == "ok"}
+
+
+def scored_videos(folder: RunFolder, shas: dict[str, str | None]) -> dict[str, set[tuple[str, str | None]]]:
+    """metric -> {(key, video sha256)} already scored (ok or error), judged by the latest record of each metric
+    and key: score records carry the sha256 of the video they scored; a retraction (`RunFolder.retract_scores`,
+    written when the video was found damaged) counts for no video, so whatever replaces it is scored; a record
+    from before sha256s were stored counts for the key's current video."""
+    latest: dict[tuple[str, str], dict[str, object]] = {}
+    for rec in folder.scores():
+        if rec.get("key") and rec.get("status") in ("ok", "error"):
+            latest[(rec["metric"], rec["key"])] = rec
+    done: dict[str, set[tuple[str, str | None]]] = {}
+    for (metric, key), rec in latest.items():
+        if rec.get("retracted"):
+            continue
+        sha = rec["video_sha256"] if "video_sha256" in rec else shas.get(key)
+        done.setdefault(metric, set()).add((key, sha))  # type: ignore[arg-type]
+    return done
+
+
+def _with_sha(record: ScoreRecord, shas: dict[str, str | None]) -> dict[str, object]:
+    out = record.to_dict()
+    if record.key:
+        out["video_sha256"] = shas.get(record.key)
+    return out
+
+
 def _score_in_chunks(folder: RunFolder, name: str, items: Sequence[ScoringItem], ctx: ScoringContext,
-                     advance: Callable[[int], None]) -> int:
+                     advance: Callable[[int], None], shas: dict[str, str | None]) -> int:
     """Score a per-video metric chunk by chunk with one metric instance (its model loads once). Returns records
     written. If the metric cannot be built or raises, the rest goes through `score_items`, which turns the problem
     into records exactly as `vbench-suite score` does.
@@ -103,12 +133,12 @@ def _score_in_chunks(folder: RunFolder, name: str, items: Sequence[ScoringItem],
             if r.status == "unavailable":
                 held.setdefault(r.reason or "", r)
         kept = [r for r in records if r.status != "unavailable"]
-        folder.append_scores(r.to_dict() for r in kept)
+        folder.append_scores(_with_sha(r, shas) for r in kept)
         written += len(kept)
         advance(len(chunk))
         if start + len(chunk) >= len(items):
             break
     if not written and held:
-        folder.append_scores(r.to_dict() for r in held.values())
+        folder.append_scores(_with_sha(r, shas) for r in held.values())
         written = len(held)
     return written

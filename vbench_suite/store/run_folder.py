@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Iterable
 
 from vbench_suite.errors import UserError
 from vbench_suite.keys import video_filename
+from vbench_suite.tempfiles import is_temp_name, make_temp, remove_temp_files
 
 SCHEMA_VERSION = 1
 """Version of the run-folder format; stored in run.json and checked on open."""
@@ -61,7 +61,7 @@ def utc_now() -> str:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON to `path` via a temporary file and rename (never a half-written file under the final name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = make_temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2, sort_keys=True, default=str)
@@ -160,7 +160,22 @@ class RunFolder:
 
     def generations(self) -> dict[str, dict[str, Any]]:
         """Latest generation record per cache key."""
-        return {r["key"]: r for r in read_jsonl(self.path / GENERATIONS) if "key" in r}
+        return {r["key"]: r for r in self.all_generations()}
+
+    def all_generations(self) -> list[dict[str, Any]]:
+        """Every generation record line, oldest first: earlier attempts at a key and superseded fingerprints too."""
+        return [r for r in read_jsonl(self.path / GENERATIONS) if "key" in r]
+
+    def billed_usd(self) -> dict[str, float]:
+        """backend -> money this folder's records billed: the sum over every record line, not the latest per key.
+
+        Each line is one attempt, and each attempt bills what it says (a failed attempt the vendor charged for and
+        its retry are two charges; copies from other runs, re-downloads and damage notes bill 0), so nothing is
+        counted twice and nothing paid is forgotten."""
+        billed: dict[str, float] = {}
+        for r in self.all_generations():
+            billed[r.get("backend", "")] = billed.get(r.get("backend", ""), 0.0) + float(r.get("billed_usd") or 0.0)
+        return billed
 
     def _split_generations(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
         meta = self.read_meta() if self.run_json.is_file() else {}
@@ -197,6 +212,17 @@ class RunFolder:
         """Every score record ever appended, oldest first (see `latest_scores` for the current view)."""
         return read_jsonl(self.path / SCORES)
 
+    def retract_scores(self, key: str, reason: str) -> int:
+        """Void the current video-level scores of generation `key` (its video was found damaged): for each, append a
+        record of the same identity with status 'error', `reason` and `retracted` true, which supersedes it (and
+        which `runner.score` counts as scoring no video, so the replacement is scored). Returns how many."""
+        void = [{**s, "status": "error", "value": None, "reason": reason, "ci_low": None, "ci_high": None,
+                 "scored_at": None, "video_sha256": None, "retracted": True}
+                for s in self.latest_scores()
+                if s.get("key") == key and s.get("status") in ("ok", "error") and not s.get("retracted")]
+        self.append_scores(void)
+        return len(void)
+
     def latest_scores(self) -> list[dict[str, Any]]:
         """Current scores: for each identity (metric, profile, scope, backend, other, prompt, category, sample,
         key) the record written last (set-level metrics are recomputed as a run grows).
@@ -221,6 +247,14 @@ class RunFolder:
     def resolve(self, relative: str | None) -> Path | None:
         """Absolute path of a path stored relative to the run folder."""
         return None if relative is None else self.path / relative
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the temporary files a killed process left in this folder (run.json rewrites at the top, renders,
+        downloads and copies under videos/); returns them. Only while holding the folder's lock (`store.lock`)."""
+        top = [p for p in self.path.iterdir() if p.is_file() and is_temp_name(p.name)] if self.path.is_dir() else []
+        for p in top:
+            p.unlink(missing_ok=True)
+        return top + remove_temp_files(self.path / VIDEOS, in_videos=True)
 
     def relative(self, path: Path) -> str:
         return str(Path(path).resolve().relative_to(self.path.resolve()))

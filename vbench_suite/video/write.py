@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from vbench_suite.tempfiles import make_temp
 
 # H.264 in 4:4:4 at CRF 0 is lossless in YUV space: local backends' videos are scored as generated, not as
 # re-compressed (only RGB<->YUV rounding remains, at most 1-2 levels per channel).
@@ -27,9 +28,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, *, codec: str 
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
         raise ValueError(f"frames must be uint8 (T, H, W, 3) with T >= 1, got {frames.dtype} {frames.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4", dir=path.parent)
+    fd, tmp = make_temp(path.parent, path.stem, path.suffix or ".mp4")
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
         if path.suffix == ".npy":
             np.save(tmp, frames)

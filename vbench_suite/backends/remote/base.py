@@ -36,9 +36,9 @@ import httpx
 from vbench_suite.backends.base import Backend, GenerationContext
 from vbench_suite.backends.remote import pricing
 from vbench_suite.backends.remote.retry import RetryPolicy
-from vbench_suite.backends.remote.transport import (MAX_DOWNLOAD_BYTES, CallError, CallStats, ExpiredURLError,
-                                                    Transport, api_timeout, download_timeout, is_loopback_host,
-                                                    same_origin, validate_base_url)
+from vbench_suite.backends.remote.transport import (MAX_DOWNLOAD_BYTES, CallError, CallStats, Downloaded,
+                                                    ExpiredURLError, Transport, api_timeout, download_timeout,
+                                                    is_loopback_host, same_origin, validate_base_url)
 from vbench_suite.errors import BackendNotConfigured, ConfigError
 from vbench_suite.types import Fingerprint, GenerationRequest, GenerationResult, Latency, make_extra
 
@@ -457,6 +457,17 @@ class RemoteBackend(Backend, abc.ABC):
                  status: JobStatus, key: str, timeline: _Timeline, stats: CallStats, deadline: float,
                  info: dict[str, Any]) -> GenerationResult:
         timeline.download_start = time.monotonic()
+        final, got, refreshes = self._download_output(ctx, job, status, key, stats, deadline)
+        timeline.end = time.monotonic()
+        info.update({"container": got.container, "bytes": got.size, "url_refreshes": refreshes})
+        seconds = self.billed_seconds(request, status)
+        return self._result(request, "ok", timeline, stats, info, job, video_path=str(final),
+                            video_sha256=got.sha256, video_seconds=seconds, vendor_cost_usd=status.vendor_cost_usd)
+
+    def _download_output(self, ctx: GenerationContext, job: Mapping[str, Any], status: JobStatus, key: str,
+                         stats: CallStats, deadline: float) -> tuple[Path, Downloaded, int]:
+        """Download a succeeded job's output into `ctx.out_path` (refreshing an expired link from the job).
+        Returns (final path, the transport's download, link refreshes)."""
         ctx.out_path.parent.mkdir(parents=True, exist_ok=True)
         refreshes = 0
         while True:
@@ -480,11 +491,39 @@ class RemoteBackend(Backend, abc.ABC):
                                    retriable=True) from None
         final = ctx.out_path if got.container == "mp4" else ctx.out_path.with_suffix(f".{got.container}")
         os.replace(got.tmp_path, final)
-        timeline.end = time.monotonic()
-        info.update({"container": got.container, "bytes": got.size, "url_refreshes": refreshes})
-        seconds = self.billed_seconds(request, status)
-        return self._result(request, "ok", timeline, stats, info, job, video_path=str(final),
-                            video_sha256=got.sha256, video_seconds=seconds, vendor_cost_usd=status.vendor_cost_usd)
+        return final, got, refreshes
+
+    def redownload(self, job: dict[str, Any], ctx: GenerationContext) -> GenerationResult:
+        """Download the output of `job` (a succeeded job as recorded in jobs.jsonl) again into `ctx.out_path`:
+        one poll for a fresh output link, then the usual download. Creates nothing, so bills nothing.
+
+        Returns an ok result (video path and sha256; cost 0) or a failed one, not retriable, saying why (the vendor
+        no longer serves the job, its key is missing, ...). Never raises for vendor answers.
+        """
+        key = os.environ.get(self.api_key_env, "")
+
+        def fail(why: str) -> GenerationResult:
+            return GenerationResult(status="failed", fingerprint=self.fingerprint(), error=self._scrub(why, key),
+                                    job_id=job.get("job_id"))
+
+        if not key:
+            return fail(f"{self.api_key_env} is not set")
+        stats = CallStats()
+        deadline = time.monotonic() + self.job_deadline_s
+        try:
+            status = self._poll_once(job, key, stats, deadline)
+            if status.phase == "succeeded" and status.needs_result:
+                status = self._fetch_result(job, key, stats, deadline)
+            if status.phase != "succeeded":
+                return fail(f"job {job.get('job_id')} is now {status.vendor_status or status.phase}")
+            final, got, _ = self._download_output(ctx, job, status, key, stats, deadline)
+        except _Outcome as outcome:
+            return fail(f"job {job.get('job_id')}: {outcome.reason}")
+        except (CallError, KeyError, ValueError, TypeError, IndexError) as exc:
+            return fail(f"job {job.get('job_id')}: {type(exc).__name__}: {exc}")
+        return GenerationResult(status="ok", fingerprint=self.fingerprint(), video_path=str(final),
+                                video_sha256=got.sha256, job_id=job.get("job_id"),
+                                info=make_extra({"simulated": self.simulated, "redownloaded": True}))
 
     # ---- results ------------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import hashlib
 import ipaddress
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ import httpx
 from vbench_suite.backends.remote.retry import (RetryPolicy, is_retriable_exception, is_retriable_status,
                                                 retry_after_s)
 from vbench_suite.errors import ConfigError
+from vbench_suite.tempfiles import make_temp
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +215,7 @@ class Transport:
         while True:
             attempt += 1
             stats.requests += 1
-            fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".partial", dir=dest_dir)
-            tmp = Path(tmp_name)
+            fd, tmp = make_temp(dest_dir, "download", ".partial")
             try:
                 with os.fdopen(fd, "wb") as out:
                     result = self._stream_once(url, headers, out, tmp, max_bytes)
