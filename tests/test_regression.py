@@ -37,7 +37,7 @@ def test_worse_lpips_is_a_regression_with_a_paired_test(tmp_path: Path) -> None:
     row = _row(reg, REMOTE, "lpips_ref")
     assert row["verdict"] == REGRESSED
     assert row["delta"] == pytest.approx(0.1) and row["ci_low"] == pytest.approx(0.1)
-    assert row["n_pairs"] == 15 and "Wilcoxon" in row["test"] and row["p_value"] < 0.05
+    assert row["n_pairs"] == 15 and "paired t-test" in row["test"] and row["p_value"] < 0.05
     assert _row(reg, LOCAL, "lpips_ref")["verdict"] == NO_CHANGE
     assert _row(reg, SIM, "lpips_ref")["verdict"] == NO_CHANGE
 
@@ -60,7 +60,7 @@ def test_noise_without_a_net_change_is_not_significant(tmp_path: Path) -> None:
 def test_unmatched_prompts_fall_back_to_an_unpaired_test(tmp_path: Path) -> None:
     reg = _compare(tmp_path, RunSpec(name="q2", prompt_suffix="-v2", lpips_shift={REMOTE: 0.1}))
     row = _row(reg, REMOTE, "lpips_ref")
-    assert "Mann-Whitney" in row["test"] and row["n_pairs"] == 0 and row["verdict"] == REGRESSED
+    assert "Welch" in row["test"] and row["n_pairs"] == 0 and row["verdict"] == REGRESSED
 
 
 def test_fvd_at_different_n_gets_no_verdict(tmp_path: Path) -> None:

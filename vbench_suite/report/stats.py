@@ -128,3 +128,127 @@ def fisher_exact(k_c: int, n_c: int, k_b: int, n_b: int) -> float:
     if n_c <= 0 or n_b <= 0:
         return float("nan")
     return float(sps.fisher_exact([[k_c, n_c - k_c], [k_b, n_b - k_b]]).pvalue)
+
+
+# --- Tests behind regression verdicts -------------------------------------------------------------------------------
+# Every method below gives a point estimate, a p-value and an interval at any level, built so that the interval at
+# level 1 - a excludes 0 exactly when p < a. A verdict is then read off the interval that is printed, and can never
+# disagree with it (or with the p-value printed beside it).
+
+P_BISECTION_STEPS = 60
+"""Bisection steps when a p-value is found by inverting an interval (Newcombe): resolution far below any alpha."""
+
+
+@dataclass(frozen=True)
+class DeltaTest:
+    """A two-sided test of `delta` = current − baseline, with the interval that inverts it.
+
+    `se` and `df` describe a t (finite df) or normal (df = inf) pivot; rates use `rates` (k_c, n_c, k_b, n_b) and
+    the Newcombe hybrid score interval instead. `p_value` is the smallest a at which `interval(a)` excludes 0.
+    """
+
+    delta: float
+    p_value: float
+    method: str
+    se: float = 0.0
+    df: float = math.inf
+    rates: tuple[int, int, int, int] | None = None
+
+    def interval(self, alpha: float) -> tuple[float, float]:
+        """The (1 − alpha) two-sided interval for `delta` (degenerate [delta, delta] when there is no spread)."""
+        if self.rates is not None:
+            return newcombe_interval(*self.rates, level=1.0 - alpha)
+        if self.se == 0:
+            return self.delta, self.delta
+        q = float(sps.t.ppf(1 - alpha / 2, self.df)) if math.isfinite(self.df) else float(sps.norm.ppf(1 - alpha / 2))
+        return self.delta - q * self.se, self.delta + q * self.se
+
+
+def _pivot_test(delta: float, se: float, df: float, method: str) -> DeltaTest:
+    if se == 0 or not math.isfinite(se):
+        return DeltaTest(delta, 1.0 if delta == 0 else 0.0, method, se=0.0, df=df)
+    stat = abs(delta) / se
+    p = float(2 * (sps.t.sf(stat, df) if math.isfinite(df) else sps.norm.sf(stat)))
+    return DeltaTest(delta, min(1.0, p), method, se=se, df=df)
+
+
+def paired_t(differences: Sequence[float] | np.ndarray) -> DeltaTest | None:
+    """Paired t-test on per-item differences (current − baseline) with its t interval; None when n < 2."""
+    d = _as_array(differences)
+    if d.size < 2:
+        return None
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    return _pivot_test(float(d.mean()), se, float(d.size - 1), f"paired t-test (n={d.size} pairs)")
+
+
+def welch_t(current: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray) -> DeltaTest | None:
+    """Welch's unequal-variance t-test of mean(current) − mean(baseline) with its interval; None if a side has < 2."""
+    c, b = _as_array(current), _as_array(baseline)
+    if c.size < 2 or b.size < 2:
+        return None
+    vc, vb = float(c.var(ddof=1)) / c.size, float(b.var(ddof=1)) / b.size
+    se = math.sqrt(vc + vb)
+    # Welch-Satterthwaite degrees of freedom; with no spread at all the test is degenerate (se = 0) anyway.
+    df = (vc + vb) ** 2 / (vc ** 2 / (c.size - 1) + vb ** 2 / (b.size - 1)) if se > 0 else float(c.size + b.size - 2)
+    return _pivot_test(float(c.mean() - b.mean()), se, df, f"Welch t-test (n={c.size} vs {b.size})")
+
+
+def normal_from_cis(value_c: float, lo_c: float, hi_c: float, value_b: float, lo_b: float, hi_b: float,
+                    recorded_level: float = CI_LEVEL) -> DeltaTest:
+    """z-test of value_c − value_b for estimates that carry only their own `recorded_level` intervals (SE = width / 2z)."""
+    z = float(sps.norm.ppf(1 - (1 - recorded_level) / 2))
+    se = math.sqrt(((hi_c - lo_c) / (2 * z)) ** 2 + ((hi_b - lo_b) / (2 * z)) ** 2)
+    return _pivot_test(value_c - value_b, se, math.inf, "z-test from the recorded 95 % CIs")
+
+
+def newcombe_interval(k_c: int, n_c: int, k_b: int, n_b: int, level: float = CI_LEVEL) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (method 10) for k_c/n_c − k_b/n_b, from the two Wilson intervals."""
+    pc, pb = k_c / n_c, k_b / n_b
+    lc, uc = wilson_interval(k_c, n_c, level)
+    lb, ub = wilson_interval(k_b, n_b, level)
+    d = pc - pb
+    return d - math.sqrt((pc - lc) ** 2 + (ub - pb) ** 2), d + math.sqrt((uc - pc) ** 2 + (pb - lb) ** 2)
+
+
+def _excludes_zero(interval: tuple[float, float]) -> bool:
+    return interval[0] > 0 or interval[1] < 0
+
+
+def newcombe_test(k_c: int, n_c: int, k_b: int, n_b: int) -> DeltaTest | None:
+    """Difference of two rates with the Newcombe interval; the p-value inverts that interval (the smallest alpha
+    whose interval excludes 0, found by bisection), so p < alpha exactly when the printed interval excludes 0."""
+    if n_c <= 0 or n_b <= 0:
+        return None
+    d = k_c / n_c - k_b / n_b
+    method = f"Newcombe score interval, p by inversion ({k_c}/{n_c} vs {k_b}/{n_b})"
+    if d == 0:
+        return DeltaTest(0.0, 1.0, method, rates=(k_c, n_c, k_b, n_b))
+    lo, hi = 0.0, 1.0  # excluded at alpha = hi, not at lo: the interval shrinks to the point d as alpha -> 1
+    for _ in range(P_BISECTION_STEPS):
+        mid = (lo + hi) / 2
+        if _excludes_zero(newcombe_interval(k_c, n_c, k_b, n_b, level=1.0 - mid)):
+            hi = mid
+        else:
+            lo = mid
+    return DeltaTest(d, hi, method, rates=(k_c, n_c, k_b, n_b))
+
+
+def holm_levels(p_values: Sequence[float], alpha: float) -> tuple[list[float], list[float]]:
+    """Holm's step-down procedure over `p_values` (a family of m tests at family-wise error `alpha`).
+
+    Returns (adjusted p-values, the level each test is decided at). A test is rejected exactly when its adjusted p is
+    below `alpha`, and exactly when its p is below its level; its (1 − level) interval therefore excludes 0 exactly
+    when it is rejected. Rejected tests get Holm's level alpha / (m − k + 1) at rank k; the others all get the level of
+    the first test Holm did not reject (so their intervals, all at one level, include 0).
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, levels = [1.0] * m, [alpha] * m
+    running, stop = 0.0, None
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+        if stop is None and not p_values[i] < alpha / (m - rank):
+            stop = rank
+        levels[i] = alpha / (m - (rank if stop is None else stop))
+    return adjusted, levels
