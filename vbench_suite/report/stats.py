@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+from statistics import NormalDist
+
+_NORMAL = NormalDist()
 
 N_BOOTSTRAP = 2000
 """Bootstrap resamples for every interval (percentile method)."""
@@ -79,12 +82,22 @@ def wilson_interval(successes: int, n: int, level: float = CI_LEVEL) -> tuple[fl
     """Wilson score interval for a proportion (well behaved at 0 and 1, unlike the normal approximation)."""
     if n <= 0:
         return float("nan"), float("nan")
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = _z(level)
+    if math.isinf(z):
+        return 0.0, 1.0
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _z(level: float) -> float:
+    """Two-sided normal quantile of `level` (pure Python: called thousands of times when inverting intervals)."""
+    q = 1 - (1 - level) / 2
+    if q >= 1:
+        return math.inf
+    return _NORMAL.inv_cdf(q) if level > 0 else 0.0
 
 
 def paired_wilcoxon(differences: Sequence[float] | np.ndarray) -> float:
