@@ -75,7 +75,8 @@ def test_reused_results_are_counted_named_and_not_spent_by_this_run(tmp_path: Pa
     run = load_run(run_dir)
     assert run.reused() == {source: 16}
     ops = tables.operations_table(run).set_index("backend")
-    assert ops.loc[REMOTE, "cost_usd_total"] == 0.0  # this run spent nothing on runway
+    assert ops.loc[REMOTE, "cost_usd_spent"] == 0.0  # this run spent nothing on runway
+    assert ops.loc[REMOTE, "cost_usd_total"] == pytest.approx(15 * REMOTE_USD_PER_VIDEO)
     assert ops.loc[REMOTE, "cost_usd_reused"] == pytest.approx(15 * REMOTE_USD_PER_VIDEO)
     assert ops.loc[REMOTE, "n_reused"] == 16
     md = write_report(run_dir, tmp_path / "out").with_suffix(".md").read_text()

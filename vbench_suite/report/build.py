@@ -120,7 +120,7 @@ def operations_tables(ops: pd.DataFrame, stage_names: list[str], run: RunData | 
         hw = (f"{fmt(r.hardware_s_per_video_median)} s/video, {fmt(r.hardware_s_per_10s)} s per 10 s, "
               f"{fmt(r.videos_per_hw_hour)} videos/h") if r.local else "n/a (remote)"
         per10 = fmt_usd(r.usd_per_10s) if np.isfinite(r.usd_per_10s) else "no video delivered"
-        spent = fmt_usd(r.cost_usd_total) + (f" (+ {fmt_usd(r.cost_usd_reused)} paid by earlier runs)"
+        spent = fmt_usd(r.cost_usd_spent) + (f" (+ {fmt_usd(r.cost_usd_reused)} paid by earlier runs)"
                                              if r.n_reused and r.cost_usd_reused else "")
         outcome = "; ".join(run.outcome_notes(r.backend)) if run is not None else ""
         rel_rows.append([

@@ -141,8 +141,8 @@ def operations_table(run: RunData) -> pd.DataFrame:
     median/p90 per component (ok generations), cost per 10 s and hardware seconds.
 
     Cost per 10 s = (sum of cost_usd over every attempt, billed failures included) / (seconds of video delivered) × 10
-    (a price, so results reused from other runs count); `cost_usd_total` is what this run spent (reused results
-    left out: their cost is in `cost_usd_reused`, paid by the run they came from). Latency medians come from
+    (a price, so results reused from other runs count). `cost_usd_total` sums every record; `cost_usd_spent` is
+    what this run spent (reused results left out: their cost is `cost_usd_reused`, paid by the run they came from). Latency medians come from
     `latency_median`, the one function the run summary uses too.
     Hardware figures are per ok video; `videos_per_hw_hour` = 3600 / mean hardware seconds per ok video.
     """
@@ -173,7 +173,8 @@ def operations_table(run: RunData) -> pd.DataFrame:
         cost = float(sub["cost_usd"].sum())
         reused = sub["reused_from"] != ""
         # Money is attributed to the run that spent it: a reused result's cost was paid by its source run.
-        row["cost_usd_total"] = float(sub.loc[~reused, "cost_usd"].sum())
+        row["cost_usd_total"] = cost
+        row["cost_usd_spent"] = float(sub.loc[~reused, "cost_usd"].sum())
         row["cost_usd_reused"] = float(sub.loc[reused, "cost_usd"].sum())
         row["n_reused"] = int(reused.sum())
         row["video_seconds_total"] = video_s
