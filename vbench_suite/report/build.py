@@ -53,10 +53,10 @@ QUALITY_NOTES: dict[str, str] = {
 SET_NOTE = "Value and 95 % CI as recorded by the metric; n = generated videos, n_ref = reference videos."
 
 
-def missing_backend_text(run: RunData | None, backend: str) -> str:
-    """Cell text for a requested backend that has no value in a table: what happened to it."""
+def missing_backend_text(run: RunData | None, backend: str, default: str = "no records for this backend") -> str:
+    """Cell text for a requested backend that has no value in a table: what happened to it (else `default`)."""
     notes = run.outcome_notes(backend) if run is not None else []
-    return "; ".join(notes) if notes else "no records for this backend"
+    return "; ".join(notes) if notes else default
 
 
 def quality_tables(quality: pd.DataFrame, run: RunData | None = None) -> list[Table]:
@@ -87,7 +87,7 @@ def quality_tables(quality: pd.DataFrame, run: RunData | None = None) -> list[Ta
         if "" not in set(g["backend"]):  # a metric unavailable for the whole run already speaks for every backend
             for b in requested:
                 if b not in set(g["backend"]):
-                    text = missing_backend_text(run, b)
+                    text = missing_backend_text(run, b, "no score record for this metric")
                     rows.append([Cell(run.label(b) if run is not None else b)]
                                 + [Cell(text, "unavailable")] + [Cell("—") for _ in cats[1:]])
         unit = f" [{first['unit']}]" if first["unit"] else ""
