@@ -263,7 +263,8 @@ def test_identical_inputs_give_zero_deltas_and_no_repeated_rows(tmp_path: Path) 
     reg = _compare(tmp_path, RunSpec(name="q2", diversity=True), RunSpec(name="q1", diversity=True))
     rows = reg.rows
     assert not rows.duplicated(subset=["backend", "metric", "profile", "other", "category"]).any()
-    tested = rows[rows["verdict"] != NOT_COMPARED]
+    tested = rows[~rows["verdict"].isin([NOT_COMPARED, "not tested"])]
+    assert (rows["delta"].dropna().astype(float) == 0).all()
     assert (tested["delta"].astype(float) == 0).all() and set(tested["verdict"]) == {NO_CHANGE}
     div = _row(reg, "reference-shapes", "lpips_diversity")
     assert div["delta"] == 0 and div["ci_low"] == 0 == div["ci_high"] and div["n_pairs"] == 16
@@ -299,3 +300,32 @@ def test_false_alarm_rate_of_null_comparisons_is_at_most_alpha(tmp_path: Path) -
     print(f"false-alarm rate over {total} null comparisons: {alarms}/{total} = {alarms / total:.3f} "
           f"(alpha {alpha}, allowed up to {limit})")
     assert alarms <= limit
+
+
+def test_seed_only_comparison_under_machine_load_is_not_flagged(tmp_path: Path) -> None:
+    """Issue 15: a seed-only comparison flagged local latency and cost because the machine was busier. Wall time
+    doubles under load while the compute the process used (hardware_s) stays: nothing is flagged."""
+    import json
+
+    base = make_run(tmp_path / "base", RunSpec(name="q1"))
+    cur = make_run(tmp_path / "cur", RunSpec(name="q2"))
+    path = cur / "generations.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    for rec in lines:
+        if rec["backend"] == LOCAL:
+            lat = rec["result"]["latency"]
+            lat["total_s"] *= 2.0
+            lat["generating_s"] *= 2.0
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    reg = compare_runs(load_run(cur), load_run(base))
+    wall = _row(reg, LOCAL, "latency total_s (mean, wall clock)")
+    assert wall["verdict"] == "not tested" and "machine's load" in wall["note"] and wall["delta"] > 30
+    assert _row(reg, LOCAL, "hardware s per 10 s of video (mean)")["verdict"] == NO_CHANGE
+    assert not reg.rows["verdict"].isin([REGRESSED, IMPROVED]).any()
+    # the compute itself doubling (e.g. more denoising steps) is a regression
+    for rec in lines:
+        if rec["backend"] == LOCAL:
+            rec["result"]["hardware_s"] *= 2.0 + 0.01 * len(rec["prompt_id"])
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    reg = compare_runs(load_run(cur), load_run(base))
+    assert _row(reg, LOCAL, "hardware s per 10 s of video (mean)")["verdict"] == REGRESSED

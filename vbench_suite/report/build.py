@@ -233,8 +233,9 @@ REGRESSION_METHODS = (
     "do not match); run-level set metrics (FVD) use a z-test from the two recorded 95 % intervals, only at equal "
     "profile, N and reference N; failure and refusal rates use Newcombe's score interval for the difference, its "
     "p-value found by inverting that interval; latency and cost use Welch's t-test on the means per ok generation "
-    "(reused results left out), and for local backends only when both runs recorded the same hardware, with cost "
-    "as hardware seconds (the compute the process used) rather than wall time.")
+    "(reused results left out); for local backends only when both runs recorded the same hardware, and then on "
+    "hardware seconds per 10 s of video (the compute the process used): their wall-clock latency follows the "
+    "machine's load and is shown, not tested.")
 
 
 def regression_sections(reg: Regression) -> list[Section]:

@@ -8,8 +8,9 @@ inverts it, so a verdict is read off the printed interval and can never disagree
 - run-level set metrics (FVD): a z-test from the two recorded 95 % intervals, only at equal profile, N and reference N;
 - failure and refusal rates: Newcombe's hybrid score interval for the difference, its p-value found by inverting it;
 - latency and cost: Welch's t-test on the means per ok generation (results reused from another run are left out:
-  they are not a new measurement); local backends only when both runs recorded the same hardware, and local cost as
-  hardware seconds (compute the process used), not wall time.
+  they are not a new measurement). Local backends only when both runs recorded the same hardware, and then their
+  compute (hardware seconds per 10 s of video, what the process used) is tested; their wall-clock latency, which
+  follows the machine's load, is shown beside it but not tested.
 
 All tested rows of a comparison form one family, corrected with Holm's step-down method at family-wise error `alpha`.
 Each interval is printed at the level its row was decided at (column `ci_level`), and the verdict is "regressed" or
@@ -35,6 +36,9 @@ MIN_PAIRED_SHARE = 0.5
 """Paired tests are used when matched prompts cover at least this share of both runs' prompts (and at least 2)."""
 HARDWARE_IGNORED_KEYS: frozenset[str] = frozenset({"python", "platform"})
 """Entries of run.json's "hardware" that do not change the speed of the machine (software versions)."""
+LOCAL_WALL_NOTE = ("wall time of a local backend follows the machine's load; its compute (hardware s per 10 s) is "
+                   "tested instead")
+"""Why a local backend's wall-clock latency is shown but not tested."""
 CORRECTION = "Holm"
 """Multiple-testing correction across the rows of one comparison."""
 
@@ -303,6 +307,10 @@ def _ops_rows(cur: RunData, base: RunData, backend: str, hardware_reason: str) -
                    n_baseline=len(xb), n_current=len(xc), n_pairs=0)
         if local and hardware_reason:
             rows.append(row | {"verdict": NOT_COMPARED, "note": f"local backend and {hardware_reason}"})
+            continue
+        if local and not per_10s:
+            rows.append(row | {"delta": row["current"] - row["baseline"] if len(xc) and len(xb) else None,
+                               "verdict": NOT_TESTED, "note": LOCAL_WALL_NOTE})
             continue
         test = stats.welch_t(xc, xb)
         if test is None:
