@@ -37,7 +37,7 @@ def test_worse_lpips_is_a_regression_with_a_paired_test(tmp_path: Path) -> None:
     row = _row(reg, REMOTE, "lpips_ref")
     assert row["verdict"] == REGRESSED
     assert row["delta"] == pytest.approx(0.1) and row["ci_low"] == pytest.approx(0.1)
-    assert row["n_pairs"] == 15 and "Wilcoxon" in row["test"] and row["p_value"] < 0.05
+    assert row["n_pairs"] == 15 and "paired t-test" in row["test"] and row["p_value"] < 0.05
     assert _row(reg, LOCAL, "lpips_ref")["verdict"] == NO_CHANGE
     assert _row(reg, SIM, "lpips_ref")["verdict"] == NO_CHANGE
 
@@ -60,7 +60,7 @@ def test_noise_without_a_net_change_is_not_significant(tmp_path: Path) -> None:
 def test_unmatched_prompts_fall_back_to_an_unpaired_test(tmp_path: Path) -> None:
     reg = _compare(tmp_path, RunSpec(name="q2", prompt_suffix="-v2", lpips_shift={REMOTE: 0.1}))
     row = _row(reg, REMOTE, "lpips_ref")
-    assert "Mann-Whitney" in row["test"] and row["n_pairs"] == 0 and row["verdict"] == REGRESSED
+    assert "Welch" in row["test"] and row["n_pairs"] == 0 and row["verdict"] == REGRESSED
 
 
 def test_fvd_at_different_n_gets_no_verdict(tmp_path: Path) -> None:
@@ -108,3 +108,224 @@ def test_report_with_compare_puts_silent_changes_first(tmp_path: Path) -> None:
     assert "| runway | lpips_ref ↓" in md and "| regressed |" in md
     assert "N differs (baseline n=16" in md
     assert (tmp_path / "out" / "regression.csv").is_file()
+
+
+# --- issue 15 item 6: one method per quantity, verdicts read off the printed interval, Holm, what is compared -------
+
+import numpy as np  # noqa: E402
+
+from test_report_fixtures import Truth, false_alarm_rate, random_comparison  # noqa: E402
+from vbench_suite.report import stats  # noqa: E402
+from vbench_suite.report.build import regression_row_cells  # noqa: E402
+from vbench_suite.report.regression import _decide  # noqa: E402
+
+
+def _printed_bounds(text: str) -> tuple[float, float]:
+    """The interval as printed in the 'delta [CI]' cell (after the delta)."""
+    inside = text[text.index("[") + 1:text.index("]")]
+    lo, hi = (float(x.replace(",", "").replace("−", "-")) for x in inside.split(", "))
+    return lo, hi
+
+
+def _check_rows_agree(rows: list[dict], alpha: float) -> int:
+    """Every tested row: the verdict printed agrees with the interval printed beside it and with the Holm p."""
+    checked = 0
+    for r in rows:
+        if r["verdict"] not in (REGRESSED, IMPROVED, NO_CHANGE):
+            continue
+        cells = regression_row_cells(r)
+        lo, hi = _printed_bounds(cells[5].text)
+        excludes = lo > 0 or hi < 0
+        assert (cells[11].text in (REGRESSED, IMPROVED)) == excludes, (cells[5].text, cells[11].text)
+        assert (r["p_adjusted"] < alpha) == excludes, (r["p_adjusted"], cells[5].text)
+        if excludes:  # the side of the interval says which way, by the metric's direction
+            assert cells[11].text == (IMPROVED if (lo > 0) == bool(r["higher_is_better"]) else REGRESSED)
+        assert r["p_value"] <= r["p_adjusted"] + 1e-12
+        checked += 1
+    return checked
+
+
+def _random_test(rng: np.random.Generator) -> stats.DeltaTest | None:
+    kind = rng.integers(0, 4)
+    n = int(rng.integers(2, 30))
+    effect = float(rng.choice([0.0, rng.normal(0, 0.5)]))
+    if kind == 0:
+        return stats.paired_t(rng.normal(effect, rng.uniform(0.05, 1.0), n))
+    if kind == 1:
+        return stats.welch_t(rng.normal(effect, 1.0, n), rng.normal(0.0, rng.uniform(0.1, 2.0), int(rng.integers(2, 30))))
+    if kind == 2:
+        w1, w2 = rng.uniform(1, 50, 2)
+        v = float(rng.normal(300, 40))
+        return stats.normal_from_cis(v, v - w1, v + w1, 300.0, 300.0 - w2, 300.0 + w2)
+    nb = int(rng.integers(1, 60))
+    return stats.newcombe_test(int(rng.integers(0, n + 1)), n, int(rng.integers(0, nb + 1)), nb)
+
+
+def test_property_verdict_never_disagrees_with_the_printed_interval() -> None:
+    rng = np.random.default_rng(7)
+    checked = flagged = 0
+    for _ in range(300):
+        alpha = float(rng.choice([0.01, 0.05, 0.1]))
+        rows = []
+        for i in range(int(rng.integers(1, 25))):
+            rows.append({"backend": "b", "label": "b", "simulated": False, "metric": f"m{i}", "other": "",
+                         "category": "all", "profile": "", "higher_is_better": bool(rng.integers(0, 2)),
+                         "baseline": 0.0, "current": 0.0, "delta": None, "ci_low": None, "ci_high": None,
+                         "ci_level": None, "n_baseline": 5, "n_current": 5, "n_pairs": 0, "test": None,
+                         "p_value": None, "p_adjusted": None, "verdict": None, "note": "",
+                         "_test": _random_test(rng)})
+        _decide(rows, alpha)
+        checked += _check_rows_agree(rows, alpha)
+        flagged += sum(r["verdict"] in (REGRESSED, IMPROVED) for r in rows)
+    assert checked > 2000 and 100 < flagged < checked  # both outcomes were exercised
+
+
+def test_property_holds_end_to_end_on_random_runs(tmp_path: Path) -> None:
+    for seed in range(6):
+        truth = Truth(lpips_shift={REMOTE: 0.03 * seed}, shapes_shift=-0.05 * seed)
+        reg = random_comparison(tmp_path, seed, truth)
+        assert _check_rows_agree(reg.rows.astype(object).where(reg.rows.notna(), None).to_dict("records"),
+                                 reg.alpha) >= 10
+
+
+def test_each_interval_method_inverts_its_own_test() -> None:
+    """p < a exactly when the (1 − a) interval excludes 0, for every method, at several levels."""
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        test = _random_test(rng)
+        if test is None:
+            continue
+        for a in (0.001, 0.01, 0.05, 0.2):
+            lo, hi = test.interval(a)
+            if abs(test.p_value - a) > 1e-9:
+                assert (lo > 0 or hi < 0) == (test.p_value < a), (test, a, lo, hi)
+
+
+def test_holm_levels_match_the_textbook_procedure() -> None:
+    adjusted, levels = stats.holm_levels([0.01, 0.04, 0.03, 0.005], 0.05)
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06 -> stop; Holm adjusted p are running maxima
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert levels == pytest.approx([0.05 / 3, 0.05 / 2, 0.05 / 2, 0.05 / 4])
+
+
+def _shapes_runs(tmp_path: Path, baseline: list[float], current: list[float]):
+    """Two runs of the local backend only whose shapes adherence per prompt is given (the issue's steps=4 case)."""
+    import json
+
+    def write(name: str, values: list[float]) -> Path:
+        run = make_run(tmp_path / name, RunSpec(name=name, backends=(LOCAL,)))
+        lines = [json.loads(x) for x in (run / "scores.jsonl").read_text().splitlines()]
+        shapes = [x for x in lines if x["metric"] == "shapes_adherence"]
+        for rec, v in zip(shapes, values, strict=True):
+            rec["value"] = v
+        (run / "scores.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        return run
+
+    return compare_runs(load_run(write("steps4", current)), load_run(write("steps20", baseline)))
+
+
+def test_issue_repro_shapes_adherence_drop_is_a_regression(tmp_path: Path) -> None:
+    """Issue 15: steps=4 vs 20, shapes adherence 0.44 -> 0.19, delta CI [-0.44, -0.06] was 'no significant change'."""
+    base = [0.75, 0.5, 0.25, 0.5, 0.25, 0.5, 0.75, 0.25, 0.5, 0.25, 0.5, 0.25, 0.5, 0.5, 0.25, 0.5]
+    cur = [0.25, 0.25, 0.0, 0.25, 0.25, 0.0, 0.5, 0.0, 0.25, 0.25, 0.0, 0.25, 0.25, 0.0, 0.25, 0.25]
+    reg = _shapes_runs(tmp_path, base, cur)
+    row = _row(reg, LOCAL, "shapes_adherence")
+    assert row["baseline"] == pytest.approx(np.mean(base)) and row["current"] == pytest.approx(np.mean(cur))
+    assert row["ci_high"] < 0 and row["verdict"] == REGRESSED and row["p_adjusted"] < 0.05
+    assert "paired t-test" in row["test"] and row["n_pairs"] == 16
+
+
+def test_different_suites_are_not_compared(tmp_path: Path) -> None:
+    reg = _compare(tmp_path, RunSpec(name="q2", suite_name="standard", lpips_shift={REMOTE: 0.2}))
+    assert "different prompt sets" in reg.not_compared_reason
+    assert set(reg.rows["verdict"]) <= {NOT_COMPARED}
+    assert reg.rows["ci_low"].isna().all() and reg.rows["p_value"].isna().all()
+    md = write_report(tmp_path / "cur", tmp_path / "out", compare=tmp_path / "base").with_suffix(".md").read_text()
+    assert "Not compared: the runs used different prompt sets" in md and "| regressed |" not in md
+
+
+def test_local_latency_and_compute_need_matching_hardware(tmp_path: Path) -> None:
+    reg = _compare(tmp_path / "a", RunSpec(name="q2", hardware={"cpu": "64 cores"}))
+    lat = _row(reg, LOCAL, "latency total_s (mean, wall clock)")
+    assert lat["verdict"] == NOT_COMPARED and "hardware differs" in lat["note"] and "64 cores" in lat["note"]
+    assert _row(reg, LOCAL, "hardware s per 10 s of video (mean)")["verdict"] == NOT_COMPARED
+    assert _row(reg, REMOTE, "latency total_s (mean)")["verdict"] != NOT_COMPARED  # remote: network + vendor
+    assert "Local latency and compute (dit-local) not compared" in reg.hardware_note
+    unknown = _compare(tmp_path / "b", RunSpec(name="q2", hardware=None))
+    assert "did not record its hardware" in _row(unknown, LOCAL, "latency total_s (mean, wall clock)")["note"]
+    same = _compare(tmp_path / "c", RunSpec(name="q2", hardware={"cpu": "2 cores", "python": "3.12"}))
+    assert _row(same, LOCAL, "hardware s per 10 s of video (mean)")["verdict"] == NO_CHANGE
+    assert same.hardware_note == ""
+
+
+def test_identical_inputs_give_zero_deltas_and_no_repeated_rows(tmp_path: Path) -> None:
+    """Issue 15 item 7: per-prompt set records (lpips_diversity, also for reference-shapes) paired by prompt."""
+    reg = _compare(tmp_path, RunSpec(name="q2", diversity=True), RunSpec(name="q1", diversity=True))
+    rows = reg.rows
+    assert not rows.duplicated(subset=["backend", "metric", "profile", "other", "category"]).any()
+    tested = rows[~rows["verdict"].isin([NOT_COMPARED, "not tested"])]
+    assert (rows["delta"].dropna().astype(float) == 0).all()
+    assert (tested["delta"].astype(float) == 0).all() and set(tested["verdict"]) == {NO_CHANGE}
+    div = _row(reg, "reference-shapes", "lpips_diversity")
+    assert div["delta"] == 0 and div["ci_low"] == 0 == div["ci_high"] and div["n_pairs"] == 16
+
+
+def test_reused_results_are_named_and_not_compared_as_new_measurements(tmp_path: Path) -> None:
+    base = make_run(tmp_path / "base", RunSpec(name="q1"))
+    cur = make_run(tmp_path / "cur", RunSpec(name="q2", reused_from={REMOTE: str(base)}))
+    reg = compare_runs(load_run(cur), load_run(base))
+    assert any(f"16 of 16 current 'runway' result(s) were reused from earlier runs (16 from {base})" in c
+               for c in reg.callouts)
+    ops = reg.rows[(reg.rows["backend"] == REMOTE) & (reg.rows["kind"] == "operations")]
+    assert len(ops) == 1 and ops.iloc[0]["verdict"] == NOT_COMPARED and "reused" in ops.iloc[0]["note"]
+    md = write_report(cur, tmp_path / "out", compare=base).with_suffix(".md").read_text()
+    assert "No silent changes" not in md and "16 of 48 result(s) were reused from earlier runs" in md
+
+
+def test_a_planted_regression_is_flagged_for_that_backend_and_metric_only(tmp_path: Path) -> None:
+    reg = random_comparison(tmp_path, 1, Truth(lpips_shift={REMOTE: 0.08}))
+    flagged = reg.rows[reg.rows["verdict"].isin([REGRESSED, IMPROVED])]
+    assert [(r.backend, r.metric, r.verdict) for r in flagged.itertuples()] == [(REMOTE, "lpips_ref", REGRESSED)]
+
+
+@pytest.mark.slow
+def test_false_alarm_rate_of_null_comparisons_is_at_most_alpha(tmp_path: Path) -> None:
+    """Null scenarios (same distribution, different seed): the share of comparisons with any flagged row (Holm
+    controls the family-wise error) must be within alpha plus a one-sided 99 % binomial margin."""
+    from scipy.stats import binom
+
+    alpha, n = 0.05, 60
+    alarms, total = false_alarm_rate(tmp_path, n, alpha)
+    limit = int(binom.ppf(0.99, total, alpha))
+    print(f"false-alarm rate over {total} null comparisons: {alarms}/{total} = {alarms / total:.3f} "
+          f"(alpha {alpha}, allowed up to {limit})")
+    assert alarms <= limit
+
+
+def test_seed_only_comparison_under_machine_load_is_not_flagged(tmp_path: Path) -> None:
+    """Issue 15: a seed-only comparison flagged local latency and cost because the machine was busier. Wall time
+    doubles under load while the compute the process used (hardware_s) stays: nothing is flagged."""
+    import json
+
+    base = make_run(tmp_path / "base", RunSpec(name="q1"))
+    cur = make_run(tmp_path / "cur", RunSpec(name="q2"))
+    path = cur / "generations.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    for rec in lines:
+        if rec["backend"] == LOCAL:
+            lat = rec["result"]["latency"]
+            lat["total_s"] *= 2.0
+            lat["generating_s"] *= 2.0
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    reg = compare_runs(load_run(cur), load_run(base))
+    wall = _row(reg, LOCAL, "latency total_s (mean, wall clock)")
+    assert wall["verdict"] == "not tested" and "machine's load" in wall["note"] and wall["delta"] > 30
+    assert _row(reg, LOCAL, "hardware s per 10 s of video (mean)")["verdict"] == NO_CHANGE
+    assert not reg.rows["verdict"].isin([REGRESSED, IMPROVED]).any()
+    # the compute itself doubling (e.g. more denoising steps) is a regression
+    for rec in lines:
+        if rec["backend"] == LOCAL:
+            rec["result"]["hardware_s"] *= 2.0 + 0.01 * len(rec["prompt_id"])
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    reg = compare_runs(load_run(cur), load_run(base))
+    assert _row(reg, LOCAL, "hardware s per 10 s of video (mean)")["verdict"] == REGRESSED

@@ -23,8 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "report", help="write the comparison report of a run (Markdown, CSV, self-contained HTML)",
         description="Per-backend quality by prompt category with confidence intervals, refusal/failure rates, latency, "
-                    "cost per 10 s, hardware seconds, plots and break-even. With --compare: per-metric deltas, "
-                    "paired tests and regression verdicts against a baseline run, silent changes called out first.")
+                    "cost per 10 s, hardware seconds, plots and break-even. With --compare: per-metric deltas with "
+                    "intervals, Holm-corrected regression verdicts read off those intervals, silent changes called "
+                    "out first; runs of different prompt sets are not compared.")
     p.add_argument("run_dir", metavar="RUN_DIR", type=Path,
                    help="run folder written by `vbench-suite run` (or a run name/id in the index)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -35,8 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="SQLite index to read runs from when RUN_DIR / BASELINE_RUN_DIR are run names or ids, not "
                         "folders (default: index.sqlite beside them)")
     p.add_argument("--alpha", type=_alpha, default=0.05,
-                   help="significance level of regression verdicts (default 0.05)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+                   help="family-wise error rate of the regression verdicts of one comparison, Holm-corrected "
+                        "across rows (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals of the quality tables (default 0)")
     return p
 
 

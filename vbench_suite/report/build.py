@@ -44,10 +44,29 @@ def _quality_cell(r: pd.Series) -> Cell:
     return Cell(text, "best" if bool(r["best"]) else "")
 
 
-def quality_tables(quality: pd.DataFrame) -> list[Table]:
+QUALITY_NOTES: dict[str, str] = {
+    "bootstrap over videos": "Mean over videos, 95 % bootstrap CI over videos, n = videos scored.",
+    "bootstrap over prompts": "One value per prompt (across that prompt's samples); mean over prompts, 95 % bootstrap "
+                              "CI over prompts, n = prompts scored.",
+}
+"""Table notes by how the cells were aggregated (`ci_method` of the quality table)."""
+SET_NOTE = "Value and 95 % CI as recorded by the metric; n = generated videos, n_ref = reference videos."
+
+
+def missing_backend_text(run: RunData | None, backend: str, default: str = "no records for this backend") -> str:
+    """Cell text for a requested backend that has no value in a table: what happened to it (else `default`)."""
+    notes = run.outcome_notes(backend) if run is not None else []
+    return "; ".join(notes) if notes else default
+
+
+def quality_tables(quality: pd.DataFrame, run: RunData | None = None) -> list[Table]:
     """One table per (metric, profile, scope, reference): rows are backends sorted best first by the metric's declared
-    direction (overall value), columns are prompt categories; the best cell in each column is highlighted."""
+    direction (overall value), columns are prompt categories; the best cell in each column is highlighted.
+
+    With `run`, every backend the user asked for has a row: one without scores says why (not configured, requests
+    not sent for the budget cap, unsupported, or no score record)."""
     out: list[Table] = []
+    requested = run.requested_backends() if run is not None else []
     for (metric, profile, scope, other), g in quality.groupby(["metric", "profile", "scope", "other"], sort=True):
         first = g.iloc[0]
         cats = ["all"] + sorted(c for c in g["category"].unique() if c != "all")
@@ -63,23 +82,37 @@ def quality_tables(quality: pd.DataFrame) -> list[Table]:
             row = [Cell(label, "simulated" if bool(sub["simulated"].iloc[0]) else "")]
             for c in cats:
                 cell = sub[sub["category"] == c]
-                row.append(_quality_cell(cell.iloc[0]) if len(cell) else Cell("no videos in this category"))
+                row.append(_quality_cell(cell.iloc[0]) if len(cell) else Cell("no value in this category"))
             rows.append(row)
+        if "" not in set(g["backend"]):  # a metric unavailable for the whole run already speaks for every backend
+            for b in requested:
+                if b not in set(g["backend"]):
+                    text = missing_backend_text(run, b, "no score record for this metric")
+                    rows.append([Cell(run.label(b) if run is not None else b)]
+                                + [Cell(text, "unavailable")] + [Cell("—") for _ in cats[1:]])
         unit = f" [{first['unit']}]" if first["unit"] else ""
         ref = f" vs {other}" if other else ""
         directions = set(bool(x) for x in g["higher_is_better"])
         direction = (_direction(directions.pop()) if len(directions) == 1
                      else "records disagree on direction: not ranked")
-        title = f"{metric}{unit}{ref} — {direction} — profile {profile or '(none)'} — scope {scope}"
-        note = ("Mean over videos, 95 % bootstrap CI over videos, n = videos scored." if scope == "video" else
-                "Value and 95 % CI as recorded by the metric; n = generated videos, n_ref = reference videos.")
+        methods = set(g.loc[g["ci_method"] != "", "ci_method"])
+        per_prompt = "bootstrap over prompts" in methods
+        title = (f"{metric}{unit}{ref} — {direction} — profile {profile or '(none)'} — scope "
+                 f"{scope}{' (one value per prompt)' if per_prompt else ''}")
+        note = (QUALITY_NOTES["bootstrap over prompts"] if per_prompt else
+                QUALITY_NOTES["bootstrap over videos"] if scope == "video" else SET_NOTE)
         out.append(Table(title, ["backend"] + cats, rows, note))
     return out
 
 
-def operations_tables(ops: pd.DataFrame, stage_names: list[str]) -> list[Table]:
-    """Reliability and cost table, and the latency table (median / p90 per component)."""
-    if not len(ops):
+def operations_tables(ops: pd.DataFrame, stage_names: list[str], run: RunData | None = None) -> list[Table]:
+    """Reliability and cost table, and the latency table (median / p90 per component).
+
+    With `run`, every requested backend has a row in both, with its outcome (not configured, not sent for the budget
+    cap, unsupported, reused from another run)."""
+    requested = run.requested_backends() if run is not None else []
+    missing = [b for b in requested if not len(ops) or b not in set(ops["backend"])]
+    if not len(ops) and not missing:
         return []
     rel_rows = []
     for r in ops.itertuples(index=False):
@@ -87,17 +120,25 @@ def operations_tables(ops: pd.DataFrame, stage_names: list[str]) -> list[Table]:
         hw = (f"{fmt(r.hardware_s_per_video_median)} s/video, {fmt(r.hardware_s_per_10s)} s per 10 s, "
               f"{fmt(r.videos_per_hw_hour)} videos/h") if r.local else "n/a (remote)"
         per10 = fmt_usd(r.usd_per_10s) if np.isfinite(r.usd_per_10s) else "no video delivered"
+        spent = fmt_usd(r.cost_usd_spent) + (f" (+ {fmt_usd(r.cost_usd_reused)} paid by earlier runs)"
+                                             if r.n_reused and r.cost_usd_reused else "")
+        outcome = "; ".join(run.outcome_notes(r.backend)) if run is not None else ""
         rel_rows.append([
             Cell(r.label, sim), Cell(r.fingerprints), Cell(str(r.n_requests)), Cell(str(r.n_unsupported)),
             Cell(str(r.n_ok)),
             Cell(f"{r.refusal_rate:.1%} [{r.refusal_ci_low:.1%}, {r.refusal_ci_high:.1%}] ({r.n_refused})"),
             Cell(f"{r.failure_rate:.1%} [{r.failure_ci_low:.1%}, {r.failure_ci_high:.1%}] ({r.n_failed})"),
-            Cell(per10), Cell(fmt_usd(r.cost_usd_total)), Cell(hw)])
-    rel = Table("Reliability, cost and hardware", ["backend", "model@version", "requests", "unsupported", "ok", "refusal rate",
-                                                    "failure rate", "cost per 10 s", "total cost", "hardware (local)"],
+            Cell(per10), Cell(spent), Cell(hw), Cell(outcome or "all requests sent")])
+    for b in missing:
+        rel_rows.append([Cell(run.label(b))] + [Cell("—")] + [Cell("0")] * 3 + [Cell("—")] * 5
+                        + [Cell(missing_backend_text(run, b), "unavailable")])
+    rel = Table("Reliability, cost and hardware", ["backend", "model@version", "requests", "unsupported", "ok",
+                                                    "refusal rate", "failure rate", "cost per 10 s",
+                                                    "spent by this run", "hardware (local)", "outcome"],
                 rel_rows, "Rates with 95 % Wilson intervals, over requests sent; 'unsupported' requests (outside the "
-                          "backend's declared modes, durations or resolutions) were not sent. Cost per 10 s = total cost of all attempts (billed "
-                          "failures included) / seconds of video delivered × 10.")
+                          "backend's declared modes, durations or resolutions) were not sent. Cost per 10 s = total "
+                          "cost of all attempts (billed failures included) / seconds of video delivered × 10. 'Spent "
+                          "by this run' leaves out results reused from earlier runs: their cost was paid there.")
     parts = [("total", "total_s"), ("queued", "queued_s"), ("generating", "generating_s"),
              ("downloading", "downloading_s")] + [(s, f"stage_{s}") for s in stage_names]
     lat_rows = []
@@ -109,8 +150,12 @@ def operations_tables(ops: pd.DataFrame, stage_names: list[str]) -> list[Table]:
             else:
                 row.append(Cell(f"{fmt(r.get(f'{col}_median'))} / {fmt(r.get(f'{col}_p90'))}"))
         lat_rows.append(row)
+    for b in missing:
+        lat_rows.append([Cell(run.label(b))] + [Cell(missing_backend_text(run, b), "unavailable")]
+                        + [Cell("—") for _ in parts[1:]])
     lat = Table("Latency in seconds (median / p90, ok generations)", ["backend"] + [p for p, _ in parts], lat_rows,
-                "Medians of each component are taken separately, so they need not add up to the total's median.")
+                "Medians of each component are taken separately, so they need not add up to the total's median. "
+                "Medians interpolate between the two middle values (the run summary uses the same function).")
     return [rel, lat]
 
 
@@ -225,12 +270,34 @@ def breakeven_cost_table(result: BreakEven) -> Table:
                          "utilisation"], rows, note)
 
 
+REGRESSION_METHODS = (
+    "Methods: video-scope metrics and per-prompt metrics (one value per prompt, e.g. lpips_diversity) compare "
+    "per-prompt means, with a paired t-test over the prompts both runs scored (Welch's t-test over prompts when they "
+    "do not match); run-level set metrics (FVD) use a z-test from the two recorded 95 % intervals, only at equal "
+    "profile, N and reference N; failure and refusal rates use Newcombe's score interval for the difference, its "
+    "p-value found by inverting that interval; latency and cost use Welch's t-test on the means per ok generation "
+    "(reused results left out); for local backends only when both runs recorded the same hardware, and then on "
+    "hardware seconds per 10 s of video (the compute the process used): their wall-clock latency follows the "
+    "machine's load and is shown, not tested.")
+
+
 def regression_sections(reg: Regression) -> list[Section]:
-    """Silent-change callouts first, then the verdict table."""
+    """Silent-change callouts first, then the verdict table. Every flagged verdict is read off the interval printed
+    beside it (and agrees with the Holm-adjusted p printed beside that)."""
     head = Section("Changes since the baseline", callouts=list(reg.callouts))
     head.paragraphs.append(f"Baseline: {reg.baseline.name} ({reg.baseline.run_dir}); current: {reg.current.name} "
-                           f"({reg.current.run_dir}). Verdicts are two-sided tests at alpha = {reg.alpha} per row, "
-                           "direction-aware, without multiple-comparison correction.")
+                           f"({reg.current.run_dir}).")
+    if reg.not_compared_reason:
+        head.callouts.insert(0, f"Not compared: {reg.not_compared_reason}. Values are shown side by side only.")
+    else:
+        head.paragraphs.append(
+            f"{REGRESSION_METHODS} Correction for testing {reg.n_tests} rows at once: Holm's step-down method at "
+            f"family-wise error alpha = {reg.alpha}. Each interval is printed at the confidence its row was decided "
+            "at (column 'CI level': 1 − alpha / (number of rows still in play), the same level for every row after "
+            "the first one Holm keeps); a row is 'regressed' or 'improved' exactly when that interval excludes 0, "
+            "which is exactly when its Holm-adjusted p is below alpha.")
+    if reg.hardware_note:
+        head.callouts.append(reg.hardware_note)
     counts = reg.rows["verdict"].value_counts()
     flagged = reg.rows[reg.rows["verdict"].isin([REGRESSED, IMPROVED])]
     head.paragraphs.append(
@@ -242,7 +309,7 @@ def regression_sections(reg: Regression) -> list[Section]:
             for r in flagged.itertuples(index=False)) + "."))
     if not reg.callouts:
         head.paragraphs.append("No silent changes: backend fingerprints, prompt-set versions and metric profiles "
-                               "match.")
+                               "match, and no result was reused from another run.")
     if reg.only_in_current or reg.only_in_baseline:
         head.paragraphs.append(f"Not compared (present in one run only): current only: "
                                f"{', '.join(reg.only_in_current) or 'none'}; baseline only: "
@@ -253,24 +320,44 @@ def regression_sections(reg: Regression) -> list[Section]:
     df["_o"] = df["verdict"].map(lambda v: order.get(v, 2))
     df = df.astype(object).where(df.notna(), None)  # NaN → None so text cells never read 'nan'
     for r in df.sort_values(["_o", "backend", "kind", "metric"]).to_dict("records"):
-        what = r["metric"] + (f" vs {r['other']}" if r["other"] else "") + (
-            f" [{r['category']}]" if r["category"] not in ("all", None) else "")
-        hib = r["higher_is_better"]
-        direction = "" if hib is None else ("↑" if hib else "↓")
-        ci = f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else ""
-        p = "—" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        css = r["verdict"] if r["verdict"] in (REGRESSED, IMPROVED) else ""
-        rows.append([Cell(r["label"], "simulated" if r["simulated"] else ""), Cell(f"{what} {direction}"),
-                     Cell(r["profile"] or ""), Cell(fmt(r["baseline"])), Cell(fmt(r["current"])),
-                     Cell(fmt(r["delta"]) + ci),
-                     Cell(f"{r['n_baseline'] if r['n_baseline'] is not None else '—'} / "
-                          f"{r['n_current'] if r['n_current'] is not None else '—'}"
-                          + (f" ({int(r['n_pairs'])} paired)" if r["n_pairs"] else "")),
-                     Cell(r["test"] or ""), Cell(p), Cell(r["verdict"], css), Cell(r["note"] or "")])
+        rows.append(regression_row_cells(r))
     table = Table("Per-metric changes (current − baseline)",
-                  ["backend", "metric (↑/↓ better)", "profile", "baseline", "current", "delta [95 % CI]",
-                   "N base / current", "test", "p", "verdict", "note"], rows)
+                  ["backend", "metric (↑/↓ better)", "profile", "baseline", "current", "delta [CI]", "CI level",
+                   "N base / current", "test", "p (raw)", "p (Holm)", "verdict", "note"], rows,
+                  "N counts prompts for per-prompt rows, requests for rates, ok generations for latency and cost.")
     return [head, Section("Regression verdicts", tables=[table])]
+
+
+def regression_row_cells(r: dict) -> list[Cell]:
+    """The cells of one regression row as printed (the property test reads the verdict against these cells)."""
+    what = r["metric"] + (f" vs {r['other']}" if r["other"] else "") + (
+        f" [{r['category']}]" if r["category"] not in ("all", None) else "")
+    hib = r["higher_is_better"]
+    direction = "" if hib is None else ("↑" if hib else "↓")
+    ci = f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else ""
+    level = "—" if r["ci_level"] is None else f"{100 * r['ci_level']:.4g} %"
+    p = "—" if r["p_value"] is None else f"{r['p_value']:.3g}"
+    p_adj = "—" if r["p_adjusted"] is None else f"{r['p_adjusted']:.3g}"
+    css = r["verdict"] if r["verdict"] in (REGRESSED, IMPROVED) else ""
+    n = (f"{r['n_baseline'] if r['n_baseline'] is not None else '—'} / "
+         f"{r['n_current'] if r['n_current'] is not None else '—'}"
+         + (f" ({int(r['n_pairs'])} paired)" if r["n_pairs"] else ""))
+    return [Cell(r["label"], "simulated" if r["simulated"] else ""), Cell(f"{what} {direction}"),
+            Cell(r["profile"] or ""), Cell(fmt(r["baseline"])), Cell(fmt(r["current"])), Cell(fmt(r["delta"]) + ci),
+            Cell(level), Cell(n), Cell(r["test"] or ""), Cell(p), Cell(p_adj), Cell(r["verdict"], css),
+            Cell(r["note"] or "")]
+
+
+def reuse_sentence(run: RunData) -> str:
+    """One sentence naming every result this run reused: how many, of which backend, from which run folder."""
+    parts = []
+    for b in run.backends_with_generations():
+        for source, n in sorted(run.reused(b).items()):
+            parts.append(f"{n} {b} result(s) from {source}")
+    total = sum(run.reused().values())
+    return (f"{total} of {len(run.generations)} result(s) were reused from earlier runs, not generated by this run: "
+            + "; ".join(parts) + ". Their videos, latency and cost are those runs' measurements; their cost is not "
+            "counted as this run's spend.")
 
 
 def build_sections(run: RunData, regression: Regression | None = None, seed: int = 0) -> tuple[list[Section], dict]:
@@ -288,6 +375,12 @@ def build_sections(run: RunData, regression: Regression | None = None, seed: int
         f"{', '.join(run.label(b) for b in run.backends()) or 'none'}. Generations: {len(run.generations)}; "
         f"score records: {len(run.scores)}.",
         "Rows marked (simulated) come from fake vendor servers: their quality, latency and cost are not real."])
+    reused = run.reused()
+    if reused:
+        meta.callouts.append(reuse_sentence(run))
+    for b in run.requested_backends():
+        if b not in run.backends_with_generations() or run.skipped_backends().get(b) or run.over_budget().get(b):
+            meta.paragraphs.append(f"Backend {run.label(b)}: {missing_backend_text(run, b)}.")
     if run.reference_generations:
         meta.paragraphs.append(f"{run.reference_generations} FVD reference generation(s) are not benchmark output and "
                                "are left out of the tables.")
@@ -302,11 +395,11 @@ def build_sections(run: RunData, regression: Regression | None = None, seed: int
     if run.skipped_lines:
         meta.callouts.append(f"{run.skipped_lines} malformed line(s) in the run's JSONL files were skipped.")
     sections.append(meta)
-    q = Section("Quality by prompt category", tables=quality_tables(quality))
+    q = Section("Quality by prompt category", tables=quality_tables(quality, run))
     if not len(quality):
         q.paragraphs.append("No score records in this run (scores.jsonl is missing or empty).")
     sections.append(q)
-    sections.append(Section("Reliability, cost and latency", tables=operations_tables(ops, run.stage_names)))
+    sections.append(Section("Reliability, cost and latency", tables=operations_tables(ops, run.stage_names, run)))
     labels = {b: run.label(b) for b in run.backends()}
     figs = Section("Plots")
     for name, png, alt in (

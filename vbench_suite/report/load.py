@@ -35,7 +35,7 @@ GENERATION_COLUMNS: tuple[str, ...] = (
     "key", "backend", "prompt_id", "category", "sample", "suite", "suite_version", "status", "error", "retriable",
     "model", "version", "settings", "simulated", "queued_s", "generating_s", "downloading_s", "total_s",
     "cost_usd", "hardware_s", "video_seconds", "billed_units", "billing_unit", "peak_memory_mb", "video_path",
-    "requested_duration_s", "finished_at", "unsupported", "width", "height")
+    "requested_duration_s", "finished_at", "unsupported", "width", "height", "reused_from")
 """Columns of `RunData.generations` (plus one `stage_<name>` column per local latency stage seen in the run)."""
 
 SCORE_COLUMNS: tuple[str, ...] = tuple(ScoreRecord.__dataclass_fields__) + ("scored_at",)
@@ -79,6 +79,72 @@ class RunData:
         if not backend:
             return "(all backends)"
         return backend + SIMULATED_MARK if self.is_simulated(backend) else backend
+
+    def reused(self, backend: str | None = None) -> dict[str, int]:
+        """{source run folder: results copied from it} over benchmark generations (of `backend`, if given)."""
+        g = self.generations
+        if backend is not None:
+            g = g[g["backend"] == backend]
+        counts = g.loc[g["reused_from"] != "", "reused_from"].value_counts()
+        return {str(k): int(v) for k, v in counts.items()}
+
+    def requested_backends(self) -> list[str]:
+        """Every backend the user asked for: run.json's `requested_backends` when recorded, else the union of the
+        backends with records, the skipped (not configured) ones and those stopped by the budget cap."""
+        requested = self.meta.get("requested_backends")
+        if isinstance(requested, list) and requested:
+            return sorted(set(str(b) for b in requested) | set(self.backends_with_generations()))
+        names = set(self.backends_with_generations()) | set(self.meta.get("backends") or [])
+        names |= set(self.skipped_backends()) | set(self.over_budget())
+        return sorted(str(n) for n in names)
+
+    def backends_with_generations(self) -> list[str]:
+        """Backends with at least one benchmark generation record."""
+        return sorted(str(b) for b in self.generations["backend"].unique())
+
+    def skipped_backends(self) -> dict[str, str]:
+        """{backend: why it was not run} for backends that were not configured (run.json `skipped_backends`)."""
+        skipped = self.meta.get("skipped_backends") or {}
+        return {str(k): str(v) for k, v in skipped.items()} if isinstance(skipped, dict) else {}
+
+    def over_budget(self) -> dict[str, int]:
+        """{backend: requests not sent because the budget cap would have been exceeded} (run.json `over_budget`)."""
+        over = self.meta.get("over_budget") or {}
+        return {str(k): int(v) for k, v in over.items() if int(v) > 0} if isinstance(over, dict) else {}
+
+    def budget_usd(self) -> float | None:
+        """The budget cap of the run in USD: run.json `budget_usd`, else the last invocation's config; None if none."""
+        value = self.meta.get("budget_usd")
+        if value is None:
+            for inv in reversed(self.meta.get("invocations") or []):
+                value = ((inv or {}).get("config") or {}).get("budget_usd")
+                if value is not None:
+                    break
+        try:
+            return None if value is None else float(value)
+        except (TypeError, ValueError):
+            return None
+
+    def outcome_notes(self, backend: str) -> list[str]:
+        """What happened to a requested backend beyond its records: not configured, requests not sent for the
+        budget cap, unsupported requests, results reused from other runs (each with its count and cause)."""
+        notes: list[str] = []
+        skipped = self.skipped_backends()
+        if backend in skipped:
+            notes.append(f"not configured: {skipped[backend]}")
+        over = self.over_budget().get(backend, 0)
+        if over:
+            cap = self.budget_usd()
+            notes.append(f"{over} request(s) not sent: budget cap" + (f" ${cap:,.2f}" if cap is not None else ""))
+        g = self.generations[self.generations["backend"] == backend]
+        n_unsupported = int(g["unsupported"].astype(bool).sum())
+        if n_unsupported:
+            notes.append(f"{n_unsupported} unsupported (outside the backend's declared capabilities, not sent)")
+        for source, n in sorted(self.reused(backend).items()):
+            notes.append(f"{n} result(s) reused from {source}")
+        if not len(g) and not notes:
+            notes.append("no generation recorded")
+        return notes
 
     def backends(self) -> list[str]:
         """Backends with generations or scores, sorted by name."""
@@ -141,6 +207,8 @@ def _generation_row(d: dict[str, Any]) -> dict[str, Any]:
         "unsupported": bool(dict(result.info).get("unsupported", False)),
         # Requested (fitted) frame size: break-even compares only like formats (report.economics.VideoFormat).
         "width": int(size[0]), "height": int(size[1]),
+        # The run folder this result was copied from ('' when this run generated it): not this run's measurement.
+        "reused_from": str(d.get("reused_from") or ""),
     }
     for name, seconds in lat.stages:
         row[f"stage_{name}"] = seconds

@@ -33,10 +33,40 @@ def _arrow(higher_is_better: bool) -> str:
     return "higher is better" if higher_is_better else "lower is better"
 
 
+TITLE_WIDTH = 42
+"""Characters per line of a panel title: long metric/profile names wrap instead of running into the next panel."""
+
+
 def _metric_title(row: pd.Series) -> str:
     unit = f" [{row['unit']}]" if row["unit"] else ""
     other = f" vs {row['other']}" if row["other"] else ""
-    return f"{row['metric']}{unit}{other}\n({_arrow(bool(row['higher_is_better']))}; {row['profile'] or 'no profile'})"
+    first = textwrap.fill(f"{row['metric']}{unit}{other}", TITLE_WIDTH)
+    second = textwrap.fill(f"({_arrow(bool(row['higher_is_better']))}; {row['profile'] or 'no profile'})",
+                           TITLE_WIDTH)
+    return f"{first}\n{second}"
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A figure whose layout engine makes room for every panel's (multi-line) title, tick labels and the suptitle,
+    so titles never overlap the panel above or beside them."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def title_overlaps(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of (panel title, other panel's title or tight box) that overlap once drawn; [] in a good figure."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    out: list[tuple[str, str]] = []
+    for i, a in enumerate(axes):
+        ta = a.title.get_window_extent(renderer)
+        for j, b in enumerate(axes):
+            if i == j:
+                continue
+            if ta.overlaps(b.get_tightbbox(renderer)):
+                out.append((a.get_title(), b.get_title()))
+    return out
 
 
 def _unavailable_lines(quality: pd.DataFrame) -> list[str]:
@@ -67,6 +97,12 @@ def _groups(quality: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
 
 def quality_vs_cost(quality: pd.DataFrame, operations: pd.DataFrame) -> bytes | None:
     """One panel per metric: overall value (95 % CI bars) against cost per 10 s of video, one point per backend."""
+    fig = quality_vs_cost_figure(quality, operations)
+    return None if fig is None else _png(fig)
+
+
+def quality_vs_cost_figure(quality: pd.DataFrame, operations: pd.DataFrame) -> Figure | None:
+    """The figure behind `quality_vs_cost` (None when there is nothing to draw)."""
     overall = quality[quality["category"] == "all"]
     groups = _groups(overall)
     notes = _unavailable_lines(quality)
@@ -74,7 +110,7 @@ def quality_vs_cost(quality: pd.DataFrame, operations: pd.DataFrame) -> bytes | 
         return None
     cost = dict(zip(operations["backend"], operations["usd_per_10s"])) if len(operations) else {}
     rows, cols = _grid(max(1, len(groups)))
-    fig = Figure(figsize=(4.6 * cols, 3.6 * rows + 0.3 * len(notes)))
+    fig = _new_figure(4.6 * cols, 3.6 * rows + 0.3 * len(notes))
     colour = _colours(quality["label"])
     for i, (_, g) in enumerate(groups):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -95,8 +131,8 @@ def quality_vs_cost(quality: pd.DataFrame, operations: pd.DataFrame) -> bytes | 
         fig.add_subplot(1, 1, 1).axis("off")
     if notes:
         fig.text(0.01, 0.0, "\n".join(textwrap.shorten(n, 150) for n in notes), fontsize=7, va="top", color="#a33")
-    fig.suptitle("Quality vs cost per 10 s (hollow markers: simulated)", fontsize=11, y=1.03)
-    return _png(fig)
+    fig.suptitle("Quality vs cost per 10 s (hollow markers: simulated)", fontsize=11)
+    return fig
 
 
 def latency(generations: pd.DataFrame, labels: dict[str, str], stage_names: Sequence[str]) -> bytes | None:
@@ -148,12 +184,18 @@ def latency(generations: pd.DataFrame, labels: dict[str, str], stage_names: Sequ
 def per_category(quality: pd.DataFrame) -> bytes | None:
     """One panel per metric: value per prompt category, one bar per backend, 95 % CI error bars. Metrics without
     values get a panel that says 'unavailable: <reason>'."""
+    fig = per_category_figure(quality)
+    return None if fig is None else _png(fig)
+
+
+def per_category_figure(quality: pd.DataFrame) -> Figure | None:
+    """The figure behind `per_category` (None when there is nothing to draw)."""
     keys = ["metric", "profile", "scope", "other"]
     groups = list(quality.groupby(keys, sort=True))[:MAX_PANELS]
     if not groups:
         return None
     rows, cols = _grid(len(groups))
-    fig = Figure(figsize=(5.2 * cols, 3.8 * rows))
+    fig = _new_figure(5.2 * cols, 3.8 * rows)
     for i, (_, g) in enumerate(groups):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.set_title(_metric_title(g.iloc[0]), fontsize=9)
@@ -186,8 +228,8 @@ def per_category(quality: pd.DataFrame) -> bytes | None:
         ax.set_xticks(np.arange(len(cats)) + 0.4 - width / 2, cats, rotation=30, fontsize=7)
         ax.legend(fontsize=6)
         ax.grid(alpha=0.3, axis="y")
-    fig.suptitle("Metrics by prompt category (hatched: simulated)", fontsize=11, y=1.03)
-    return _png(fig)
+    fig.suptitle("Metrics by prompt category (hatched: simulated)", fontsize=11)
+    return fig
 
 
 def breakeven(results: Sequence[BreakEven]) -> bytes | None:

@@ -1,33 +1,54 @@
 """Quarter-over-quarter regression: compare a run with a baseline run, backend by backend.
 
-Verdicts use a two-sided test at `alpha` per comparison (no multiple-comparison correction: with many metrics, expect
-about alpha × (number of rows) false alarms). Quality metrics take their direction from the records; operational rows
-(failure/refusal rate, latency, cost) are lower-is-better by definition.
+One method per kind of quantity (docs/reports.md, "Regression verdicts"), each a test together with the interval that
+inverts it, so a verdict is read off the printed interval and can never disagree with it:
+
+- video-scope metrics and per-prompt set metrics (e.g. `lpips_diversity`): per-prompt means; a paired t-test over the
+  prompts both runs scored, else Welch's t-test over prompts;
+- run-level set metrics (FVD): a z-test from the two recorded 95 % intervals, only at equal profile, N and reference N;
+- failure and refusal rates: Newcombe's hybrid score interval for the difference, its p-value found by inverting it;
+- latency and cost: Welch's t-test on the means per ok generation (results reused from another run are left out:
+  they are not a new measurement). Local backends only when both runs recorded the same hardware, and then their
+  compute (hardware seconds per 10 s of video, what the process used) is tested; their wall-clock latency, which
+  follows the machine's load, is shown beside it but not tested.
+
+All tested rows of a comparison form one family, corrected with Holm's step-down method at family-wise error `alpha`.
+Each interval is printed at the level its row was decided at (column `ci_level`), and the verdict is "regressed" or
+"improved" exactly when that interval excludes 0, which is exactly when the Holm-adjusted p-value is below `alpha`.
+Runs of different prompt sets (name or version) are not compared.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vbench_suite.report import stats
 from vbench_suite.report.load import RunData
-from vbench_suite.report.tables import metric_directions
+from vbench_suite.report.tables import is_local, metric_directions
 
 DEFAULT_ALPHA = 0.05
-"""Significance level of every regression verdict unless the caller gives another."""
+"""Family-wise error rate of the verdicts of one comparison (Holm) unless the caller gives another."""
 MIN_PAIRED_SHARE = 0.5
 """Paired tests are used when matched prompts cover at least this share of both runs' prompts (and at least 2)."""
+HARDWARE_IGNORED_KEYS: frozenset[str] = frozenset({"python", "platform"})
+"""Entries of run.json's "hardware" that do not change the speed of the machine (software versions)."""
+LOCAL_WALL_NOTE = ("wall time of a local backend follows the machine's load; its compute (hardware s per 10 s) is "
+                   "tested instead")
+"""Why a local backend's wall-clock latency is shown but not tested."""
+CORRECTION = "Holm"
+"""Multiple-testing correction across the rows of one comparison."""
 
 REGRESSED, IMPROVED, NO_CHANGE = "regressed", "improved", "no significant change"
 NOT_COMPARED, NOT_TESTED = "not compared", "not tested"
 
 REGRESSION_COLUMNS: tuple[str, ...] = (
     "backend", "label", "simulated", "kind", "metric", "profile", "scope", "other", "category", "higher_is_better",
-    "baseline", "current", "delta", "ci_low", "ci_high", "n_baseline", "n_current", "n_pairs", "test", "p_value",
-    "verdict", "note")
+    "baseline", "current", "delta", "ci_low", "ci_high", "ci_level", "n_baseline", "n_current", "n_pairs", "test",
+    "p_value", "p_adjusted", "verdict", "note")
 
 
 @dataclass
@@ -41,14 +62,19 @@ class Regression:
     rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REGRESSION_COLUMNS)))
     only_in_current: list[str] = field(default_factory=list)
     only_in_baseline: list[str] = field(default_factory=list)
+    not_compared_reason: str = ""
+    """Non-empty when the runs are not comparable at all (different prompt sets): every row is 'not compared'."""
+    hardware_note: str = ""
+    """Why local latency and cost were not compared ('' when the recorded hardware matches)."""
+    n_tests: int = 0
+    """Rows in the Holm family (rows that were tested)."""
 
 
-def _verdict(delta: float, p: float, alpha: float, higher_is_better: bool) -> str:
-    if not math.isfinite(p):
-        return NOT_TESTED
-    if p >= alpha or delta == 0:
-        return NO_CHANGE
-    return IMPROVED if (delta > 0) == higher_is_better else REGRESSED
+def verdict_from_interval(low: float, high: float, higher_is_better: bool) -> str:
+    """'improved'/'regressed' when the interval excludes 0 (the side says which), else 'no significant change'."""
+    if low > 0 or high < 0:
+        return IMPROVED if (low > 0) == higher_is_better else REGRESSED
+    return NO_CHANGE
 
 
 def _fingerprints(run: RunData, backend: str) -> set[tuple[str, str, str]]:
@@ -60,9 +86,32 @@ def _fmt_fps(fps: set[tuple[str, str, str]]) -> str:
     return "; ".join(f"{m}@{v}" + (f" {s}" if s not in ("{}", "") else "") for m, v, s in sorted(fps)) or "none"
 
 
+def comparable_hardware(current: RunData, baseline: RunData) -> str:
+    """'' when both runs recorded the same hardware (run.json "hardware", software versions aside), else why not."""
+    hc, hb = current.meta.get("hardware"), baseline.meta.get("hardware")
+    if not isinstance(hc, dict) or not isinstance(hb, dict):
+        which = " and ".join(n for n, h in (("baseline", hb), ("current", hc)) if not isinstance(h, dict))
+        return f"the {which} run did not record its hardware"
+    keys = sorted((set(hc) | set(hb)) - HARDWARE_IGNORED_KEYS)
+    differ = [k for k in keys if hc.get(k) != hb.get(k)]
+    if differ:
+        return "the runs' hardware differs (" + "; ".join(f"{k}: {hb.get(k)} → {hc.get(k)}" for k in differ) + ")"
+    return ""
+
+
+def suites_reason(current: RunData, baseline: RunData) -> str:
+    """'' when both runs used the same prompt sets at the same versions, else a sentence saying how they differ."""
+    sc, sb = current.suite_versions(), baseline.suite_versions()
+    if sc == sb:
+        return ""
+    fmt = lambda s: ", ".join(f"{k} {v}".strip() for k, v in sorted(s.items())) or "unknown"  # noqa: E731
+    return (f"the runs used different prompt sets (baseline {fmt(sb)}, current {fmt(sc)}): prompts and their "
+            "number differ, so no verdict is given")
+
+
 def silent_changes(current: RunData, baseline: RunData, backends: list[str]) -> list[str]:
     """Human sentences for changes that make numbers incomparable without anyone noticing: backend fingerprint
-    (model, version, settings), prompt-set name or version, metric profile, metric direction."""
+    (model, version, settings), prompt-set name or version, metric profile, metric direction, reused results."""
     out: list[str] = []
     for b in backends:
         fc, fb = _fingerprints(current, b), _fingerprints(baseline, b)
@@ -76,6 +125,7 @@ def silent_changes(current: RunData, baseline: RunData, backends: list[str]) -> 
                        "have different text.")
     if set(sc) != set(sb):
         out.append(f"Prompt sets differ: baseline {sorted(sb) or 'unknown'}, current {sorted(sc) or 'unknown'}.")
+
     def profiles(run: RunData, metric: str, backend: str) -> set[str]:
         s = run.scores
         return set(s.loc[(s["metric"] == metric) & (s["backend"] == backend), "profile"])
@@ -91,26 +141,50 @@ def silent_changes(current: RunData, baseline: RunData, backends: list[str]) -> 
         if dc[metric] != db[metric]:
             out.append(f"Metric '{metric}' declares a different direction (higher_is_better {db[metric]} → "
                        f"{dc[metric]}); it is not compared.")
+    for b in backends:
+        reused = current.reused(b)
+        if reused:
+            sources = ", ".join(f"{n} from {src}" for src, n in sorted(reused.items()))
+            total = int((current.generations["backend"] == b).sum())
+            out.append(f"{sum(reused.values())} of {total} current '{b}' result(s) were reused from earlier runs "
+                       f"({sources}), not generated again: they are not a new measurement, and their latency and "
+                       "cost are left out of the comparison.")
     return out
 
 
-def _row(backend: str, run: RunData, **kw: object) -> dict:
-    base = {c: None for c in REGRESSION_COLUMNS}
+def _row(backend: str, run: RunData, **kw: object) -> dict[str, Any]:
+    base: dict[str, Any] = {c: None for c in REGRESSION_COLUMNS}
     base.update(backend=backend, label=run.label(backend), simulated=run.is_simulated(backend), other="",
-                category="all", note="")
+                category="all", note="", _test=None)
     base.update(kw)
     return base
 
 
-def _video_metric_rows(cur: RunData, base: RunData, backend: str, alpha: float, seed: int,
-                       directions: tuple[dict, dict]) -> list[dict]:
+def _item_scores(run: RunData, backend: str) -> pd.DataFrame:
+    """Score records with one value per video or per prompt (video scope, or a set-scope record of one prompt)."""
+    s = run.scores
+    return s[(s["backend"] == backend) & ((s["scope"] == "video") | (s["prompt_id"] != ""))]
+
+
+def _missing_note(ob: pd.DataFrame, oc: pd.DataFrame, mb: pd.DataFrame, mc: pd.DataFrame, profile: str) -> str:
+    why = []
+    for name, sub, allrec in (("baseline", ob, mb), ("current", oc, mc)):
+        if not len(sub):
+            reasons = [r for r in allrec.loc[allrec["profile"] == profile, "reason"] if r]
+            why.append(f"{name}: unavailable: {reasons[0]}" if reasons else f"{name}: no ok values")
+    if len(why) == 2 and why[0].split(": ", 1)[1] == why[1].split(": ", 1)[1]:
+        return "both runs: " + why[0].split(": ", 1)[1]
+    return "; ".join(why)
+
+
+def _item_metric_rows(cur: RunData, base: RunData, backend: str, directions: tuple[dict, dict]) -> list[dict]:
     rows: list[dict] = []
-    sc = cur.scores[(cur.scores["backend"] == backend) & (cur.scores["scope"] == "video")]
-    sb = base.scores[(base.scores["backend"] == backend) & (base.scores["scope"] == "video")]
+    sc, sb = _item_scores(cur, backend), _item_scores(base, backend)
     for metric in sorted(set(sc["metric"]) & set(sb["metric"])):
         hib_c, hib_b = directions[0].get(metric), directions[1].get(metric)
         mc, mb = sc[sc["metric"] == metric], sb[sb["metric"] == metric]
-        common = dict(kind="quality", metric=metric, scope="video")
+        scope = str(mc["scope"].iloc[0])
+        common = dict(kind="quality", metric=metric, scope=scope)
         if hib_c is None or hib_c != hib_b:
             rows.append(_row(backend, cur, **common, verdict=NOT_COMPARED, note="direction differs or is inconsistent"))
             continue
@@ -123,46 +197,42 @@ def _video_metric_rows(cur: RunData, base: RunData, backend: str, alpha: float, 
         for profile in profiles:
             oc = mc[(mc["profile"] == profile) & (mc["status"] == "ok")].dropna(subset=["value"])
             ob = mb[(mb["profile"] == profile) & (mb["status"] == "ok")].dropna(subset=["value"])
-            row = _row(backend, cur, **common, profile=profile, higher_is_better=hib_c,
-                       n_baseline=len(ob), n_current=len(oc))
-            if not len(oc) or not len(ob):
-                why = []
-                for name, sub, allrec in (("baseline", ob, mb), ("current", oc, mc)):
-                    if not len(sub):
-                        reasons = [r for r in allrec.loc[allrec["profile"] == profile, "reason"] if r]
-                        why.append(f"{name}: unavailable: {reasons[0]}" if reasons else f"{name}: no ok values")
-                note = "; ".join(why)
-                if len(why) == 2 and why[0].split(": ", 1)[1] == why[1].split(": ", 1)[1]:
-                    note = "both runs: " + why[0].split(": ", 1)[1]
-                rows.append(row | {"verdict": NOT_COMPARED, "note": note})
-                continue
+            # One value per prompt: samples of one prompt are not independent observations.
             pc = oc.groupby("prompt_id")["value"].mean()
             pb = ob.groupby("prompt_id")["value"].mean()
+            row = _row(backend, cur, **common, profile=profile, higher_is_better=hib_c,
+                       n_baseline=len(pb), n_current=len(pc), n_pairs=0)
+            if not len(oc) or not len(ob):
+                rows.append(row | {"verdict": NOT_COMPARED, "note": _missing_note(ob, oc, mb, mc, profile)})
+                continue
             matched = pc.index.intersection(pb.index)
             share = len(matched) / max(len(pc), len(pb))
-            row.update(baseline=float(ob["value"].mean()), current=float(oc["value"].mean()))
+            row.update(baseline=float(pb.mean()), current=float(pc.mean()))
             if len(matched) >= 2 and share >= MIN_PAIRED_SHARE:
-                diffs = (pc[matched] - pb[matched]).to_numpy()
-                est = stats.bootstrap_mean(diffs, seed=seed)
-                p = stats.paired_wilcoxon(diffs)
-                row.update(delta=est.value, ci_low=est.ci_low, ci_high=est.ci_high, n_pairs=len(matched),
-                           test="Wilcoxon signed-rank, paired by prompt", p_value=p,
-                           note="delta = mean per-prompt difference over matched prompts")
+                test = stats.paired_t((pc[matched] - pb[matched]).to_numpy())
+                row.update(n_pairs=len(matched), note="per-prompt means; delta = mean difference over the "
+                           f"{len(matched)} prompts both runs scored")
             else:
-                est = stats.bootstrap_diff(oc["value"].to_numpy(), ob["value"].to_numpy(), seed=seed)
-                p = stats.unpaired_mannwhitney(oc["value"].to_numpy(), ob["value"].to_numpy())
-                row.update(delta=est.value, ci_low=est.ci_low, ci_high=est.ci_high, n_pairs=len(matched),
-                           test="Mann-Whitney U (prompts do not match)", p_value=p)
-            row["verdict"] = _verdict(float(row["delta"]), p, alpha, hib_c)
-            rows.append(row)
+                test = stats.welch_t(pc.to_numpy(), pb.to_numpy())
+                row.update(note="per-prompt means; prompts do not match, so an unpaired test")
+            if test is None:
+                rows.append(row | {"delta": row["current"] - row["baseline"], "verdict": NOT_TESTED,
+                                   "note": "fewer than 2 prompts on a side: no test"})
+                continue
+            rows.append(row | {"delta": test.delta, "_test": test})
     return rows
 
 
-def _set_metric_rows(cur: RunData, base: RunData, backend: str, alpha: float,
-                     directions: tuple[dict, dict]) -> list[dict]:
+def _run_level_sets(run: RunData, backend: str) -> pd.DataFrame:
+    s = run.scores
+    sub = s[(s["backend"] == backend) & (s["scope"] != "video") & (s["prompt_id"] == "")]
+    # one record per identity (the latest): a repeated record must not become a repeated row
+    return sub.drop_duplicates(subset=["metric", "profile", "scope", "other", "category"], keep="last")
+
+
+def _set_metric_rows(cur: RunData, base: RunData, backend: str, directions: tuple[dict, dict]) -> list[dict]:
     rows: list[dict] = []
-    sc = cur.scores[(cur.scores["backend"] == backend) & (cur.scores["scope"] != "video")]
-    sb = base.scores[(base.scores["backend"] == backend) & (base.scores["scope"] != "video")]
+    sc, sb = _run_level_sets(cur, backend), _run_level_sets(base, backend)
     for rec in sc.itertuples(index=False):
         same = sb[(sb["metric"] == rec.metric) & (sb["category"] == rec.category) & (sb["other"] == rec.other)
                   & (sb["scope"] == rec.scope)]
@@ -177,7 +247,7 @@ def _set_metric_rows(cur: RunData, base: RunData, backend: str, alpha: float,
                                f"{', '.join(sorted(set(same['profile'])))}, current {rec.profile})"})
             continue
         b = match.iloc[-1]
-        row.update(n_baseline=int(b["n"]))
+        row.update(n_baseline=int(b["n"]), n_pairs=0)
         if hib is None or hib != directions[1].get(rec.metric):
             rows.append(row | {"verdict": NOT_COMPARED, "note": "direction differs or is inconsistent"})
             continue
@@ -195,61 +265,113 @@ def _set_metric_rows(cur: RunData, base: RunData, backend: str, alpha: float,
         if any(c is None or not np.isfinite(c) for c in cis):
             rows.append(row | {"verdict": NOT_TESTED, "note": "matched N and profile, but no recorded CI to test with"})
             continue
-        lo, hi, p = stats.normal_diff_from_cis(float(rec.value), float(rec.ci_low), float(rec.ci_high),
-                                               float(b["value"]), float(b["ci_low"]), float(b["ci_high"]))
-        rows.append(row | {"ci_low": lo, "ci_high": hi, "p_value": p, "n_pairs": 0,
-                           "test": "normal approximation from the recorded CIs",
-                           "verdict": _verdict(row["delta"], p, alpha, hib)})
+        test = stats.normal_from_cis(float(rec.value), float(rec.ci_low), float(rec.ci_high),
+                                     float(b["value"]), float(b["ci_low"]), float(b["ci_high"]))
+        rows.append(row | {"_test": test})
     return rows
 
 
-def _ops_rows(cur: RunData, base: RunData, backend: str, alpha: float, seed: int) -> list[dict]:
-    gc = cur.generations[cur.generations["backend"] == backend]
-    gb = base.generations[base.generations["backend"] == backend]
+def _measured(run: RunData, backend: str) -> pd.DataFrame:
+    """Generations of `backend` measured in this run: requests actually sent (not unsupported), not reused."""
+    g = run.generations
+    g = g[(g["backend"] == backend) & ~g["unsupported"].astype(bool)]
+    return g[g["reused_from"] == ""]
+
+
+def _ops_rows(cur: RunData, base: RunData, backend: str, hardware_reason: str) -> list[dict]:
+    gc, gb = _measured(cur, backend), _measured(base, backend)
     rows: list[dict] = []
+    if not len(gc) or not len(gb):
+        which = "current" if not len(gc) else "baseline"
+        return [_row(backend, cur, kind="operations", metric="failure/refusal rates, latency, cost",
+                     higher_is_better=False, verdict=NOT_COMPARED,
+                     note=f"the {which} run has no generation of its own for this backend (all reused or none sent)")]
     for status, name in (("failed", "failure rate"), ("refused", "refusal rate")):
         kc, kb = int((gc["status"] == status).sum()), int((gb["status"] == status).sum())
-        rc = kc / len(gc) if len(gc) else float("nan")
-        rb = kb / len(gb) if len(gb) else float("nan")
-        p = stats.fisher_exact(kc, len(gc), kb, len(gb))
-        rows.append(_row(backend, cur, kind="operations", metric=name, higher_is_better=False, baseline=rb, current=rc,
-                         delta=rc - rb, n_baseline=len(gb), n_current=len(gc), n_pairs=0, test="Fisher exact",
-                         p_value=p, verdict=_verdict(rc - rb, p, alpha, False)))
+        test = stats.newcombe_test(kc, len(gc), kb, len(gb))
+        rows.append(_row(backend, cur, kind="operations", metric=name, higher_is_better=False,
+                         baseline=kb / len(gb), current=kc / len(gc), delta=test.delta if test else None,
+                         n_baseline=len(gb), n_current=len(gc), n_pairs=0, _test=test,
+                         note="over requests sent (unsupported and reused ones left out)"))
     oc, ob = gc[gc["status"] == "ok"], gb[gb["status"] == "ok"]
-    per10 = {}
-    for name, g in (("c", oc), ("b", ob)):
-        ok = g[g["video_seconds"] > 0]
-        per10[name] = (ok["cost_usd"] / ok["video_seconds"] * 10.0).to_numpy()
-    for metric, xc, xb in (("latency total_s (median)", oc["total_s"].to_numpy(), ob["total_s"].to_numpy()),
-                           ("cost per 10 s (median, USD)", per10["c"], per10["b"])):
-        est = stats.bootstrap_diff(xc, xb, seed=seed, statistic="median")
-        p = stats.unpaired_mannwhitney(xc, xb)
-        rows.append(_row(backend, cur, kind="operations", metric=metric, higher_is_better=False,
-                         baseline=stats.quantile(xb, 0.5), current=stats.quantile(xc, 0.5), delta=est.value,
-                         ci_low=est.ci_low, ci_high=est.ci_high, n_baseline=len(xb), n_current=len(xc), n_pairs=0,
-                         test="Mann-Whitney U", p_value=p, verdict=_verdict(est.value, p, alpha, False)))
+    local = is_local(cur, backend) or is_local(base, backend)
+    if local:
+        quantities = (("latency total_s (mean, wall clock)", "total_s", False),
+                      ("hardware s per 10 s of video (mean)", "hardware_s", True))
+    else:
+        quantities = (("latency total_s (mean)", "total_s", False), ("cost per 10 s (mean, USD)", "cost_usd", True))
+    for name, col, per_10s in quantities:
+        xc, xb = _per_generation(oc, col, per_10s), _per_generation(ob, col, per_10s)
+        row = _row(backend, cur, kind="operations", metric=name, higher_is_better=False,
+                   baseline=float(np.mean(xb)) if len(xb) else None, current=float(np.mean(xc)) if len(xc) else None,
+                   n_baseline=len(xb), n_current=len(xc), n_pairs=0)
+        if local and hardware_reason:
+            rows.append(row | {"verdict": NOT_COMPARED, "note": f"local backend and {hardware_reason}"})
+            continue
+        if local and not per_10s:
+            rows.append(row | {"delta": row["current"] - row["baseline"] if len(xc) and len(xb) else None,
+                               "verdict": NOT_TESTED, "note": LOCAL_WALL_NOTE})
+            continue
+        test = stats.welch_t(xc, xb)
+        if test is None:
+            rows.append(row | {"verdict": NOT_TESTED, "note": "fewer than 2 ok generations on a side"})
+            continue
+        rows.append(row | {"delta": test.delta, "_test": test})
     return rows
+
+
+def _per_generation(ok: pd.DataFrame, col: str, per_10s: bool) -> np.ndarray:
+    if not per_10s:
+        return ok[col].to_numpy(dtype=np.float64)
+    sub = ok[ok["video_seconds"] > 0]
+    return (sub[col] / sub["video_seconds"] * 10.0).to_numpy(dtype=np.float64)
+
+
+def _decide(rows: list[dict], alpha: float) -> int:
+    """Holm across every tested row; fill interval, level, p-values and verdicts. Returns the family size."""
+    tested = [r for r in rows if r["_test"] is not None]
+    adjusted, levels = stats.holm_levels([r["_test"].p_value for r in tested], alpha)
+    for r, p_adj, level in zip(tested, adjusted, levels):
+        test: stats.DeltaTest = r["_test"]
+        lo, hi = test.interval(level)
+        r.update(delta=test.delta, ci_low=lo, ci_high=hi, ci_level=1.0 - level, test=test.method,
+                 p_value=test.p_value, p_adjusted=p_adj, verdict=verdict_from_interval(lo, hi, bool(r["higher_is_better"])))
+    return len(tested)
 
 
 def compare_runs(current: RunData, baseline: RunData, alpha: float = DEFAULT_ALPHA, seed: int = 0) -> Regression:
-    """Compare `current` against `baseline` for every backend present in both.
+    """Compare `current` against `baseline` for every backend present in both (methods: the module docstring).
 
-    Video-scope metrics: delta with a bootstrap 95 % CI, Wilcoxon signed-rank on per-prompt means when prompts match
-    (else Mann-Whitney U). Set-scope metrics (FVD): compared only at equal profile, N and reference N, tested with a
-    normal approximation from their recorded CIs. Verdicts are direction-aware at `alpha`.
+    `seed` is kept for callers (the methods here do not resample). Raises ValueError for alpha outside (0, 1).
     """
+    del seed  # every method is closed-form: nothing to seed
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     bc, bb = set(current.backends()), set(baseline.backends())
     common = sorted(bc & bb)
     directions = (metric_directions(current.scores), metric_directions(baseline.scores))
+    hardware_reason = comparable_hardware(current, baseline)
     rows: list[dict] = []
     for backend in common:
-        rows += _video_metric_rows(current, baseline, backend, alpha, seed, directions)
-        rows += _set_metric_rows(current, baseline, backend, alpha, directions)
-        rows += _ops_rows(current, baseline, backend, alpha, seed)
+        rows += _item_metric_rows(current, baseline, backend, directions)
+        rows += _set_metric_rows(current, baseline, backend, directions)
+        rows += _ops_rows(current, baseline, backend, hardware_reason)
+    reason = suites_reason(current, baseline)
+    n_tests = 0
+    if reason:
+        for r in rows:
+            if r["_test"] is not None or r["verdict"] == NOT_TESTED:
+                r.update(_test=None, verdict=NOT_COMPARED, note=reason)
+    else:
+        n_tests = _decide(rows, alpha)
+    for r in rows:
+        r.pop("_test")
     df = pd.DataFrame(rows, columns=list(REGRESSION_COLUMNS))
+    local_backends = [b for b in common if is_local(current, b) or is_local(baseline, b)]
+    hardware_note = (f"Local latency and compute ({', '.join(local_backends)}) not compared: {hardware_reason}."
+                     if hardware_reason and local_backends else "")
     return Regression(current=current, baseline=baseline, alpha=alpha,
                       callouts=silent_changes(current, baseline, common), rows=df,
-                      only_in_current=sorted(bc - bb), only_in_baseline=sorted(bb - bc))
+                      only_in_current=sorted(bc - bb), only_in_baseline=sorted(bb - bc),
+                      not_compared_reason=reason, hardware_note=hardware_note, n_tests=n_tests)
 

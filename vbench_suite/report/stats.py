@@ -1,4 +1,5 @@
-"""Small statistics used by the reports: bootstrap intervals, rate intervals and the tests behind regression verdicts.
+"""Small statistics used by the reports: bootstrap intervals, rate intervals, and the tests behind regression verdicts
+(each with the interval that inverts it) plus Holm's correction.
 
 All resampling takes an explicit seed so a report is reproducible byte for byte. Intervals are two-sided 95 % unless
 `level` says otherwise.
@@ -8,9 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from scipy import stats as sps
+
+_NORMAL = NormalDist()
 
 N_BOOTSTRAP = 2000
 """Bootstrap resamples for every interval (percentile method)."""
@@ -50,25 +54,6 @@ def bootstrap_mean(values: Sequence[float] | np.ndarray, seed: int = 0, n_boot: 
     return Estimate(mean, float(np.quantile(means, a)), float(np.quantile(means, 1 - a)), n)
 
 
-def bootstrap_diff(current: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray, seed: int = 0,
-                   statistic: str = "mean", n_boot: int = N_BOOTSTRAP, level: float = CI_LEVEL) -> Estimate:
-    """stat(current) − stat(baseline) for independent samples, each resampled on its own (`statistic`: 'mean' or
-    'median'). Needs n ≥ 2 on both sides for a CI; `n` of the result is the smaller side."""
-    fn = {"mean": np.mean, "median": np.median}[statistic]
-    c, b = _as_array(current), _as_array(baseline)
-    if c.size == 0 or b.size == 0:
-        return Estimate(float("nan"), None, None, 0)
-    delta = float(fn(c) - fn(b))
-    if c.size < 2 or b.size < 2:
-        return Estimate(delta, None, None, int(min(c.size, b.size)))
-    rng = np.random.default_rng(seed)
-    dc = fn(c[rng.integers(0, c.size, size=(n_boot, c.size))], axis=1)
-    db = fn(b[rng.integers(0, b.size, size=(n_boot, b.size))], axis=1)
-    a = (1.0 - level) / 2.0
-    diffs = dc - db
-    return Estimate(delta, float(np.quantile(diffs, a)), float(np.quantile(diffs, 1 - a)), int(min(c.size, b.size)))
-
-
 def quantile(values: Sequence[float] | np.ndarray, q: float) -> float:
     """Quantile with linear interpolation (numpy's default); NaN when empty."""
     arr = _as_array(values)
@@ -79,7 +64,9 @@ def wilson_interval(successes: int, n: int, level: float = CI_LEVEL) -> tuple[fl
     """Wilson score interval for a proportion (well behaved at 0 and 1, unlike the normal approximation)."""
     if n <= 0:
         return float("nan"), float("nan")
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = _z(level)
+    if math.isinf(z):
+        return 0.0, 1.0
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -87,44 +74,133 @@ def wilson_interval(successes: int, n: int, level: float = CI_LEVEL) -> tuple[fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def paired_wilcoxon(differences: Sequence[float] | np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value for paired differences. All-zero differences give p = 1, n < 2 NaN."""
+def _z(level: float) -> float:
+    """Two-sided normal quantile of `level` (pure Python: called thousands of times when inverting intervals)."""
+    q = 1 - (1 - level) / 2
+    if q >= 1:
+        return math.inf
+    return _NORMAL.inv_cdf(q) if level > 0 else 0.0
+
+
+# --- Tests behind regression verdicts -------------------------------------------------------------------------------
+# Every method below gives a point estimate, a p-value and an interval at any level, built so that the interval at
+# level 1 - a excludes 0 exactly when p < a. A verdict is then read off the interval that is printed, and can never
+# disagree with it (or with the p-value printed beside it).
+
+P_BISECTION_STEPS = 60
+"""Bisection steps when a p-value is found by inverting an interval (Newcombe): resolution far below any alpha."""
+
+
+@dataclass(frozen=True)
+class DeltaTest:
+    """A two-sided test of `delta` = current − baseline, with the interval that inverts it.
+
+    `se` and `df` describe a t (finite df) or normal (df = inf) pivot; rates use `rates` (k_c, n_c, k_b, n_b) and
+    the Newcombe hybrid score interval instead. `p_value` is the smallest a at which `interval(a)` excludes 0.
+    """
+
+    delta: float
+    p_value: float
+    method: str
+    se: float = 0.0
+    df: float = math.inf
+    rates: tuple[int, int, int, int] | None = None
+
+    def interval(self, alpha: float) -> tuple[float, float]:
+        """The (1 − alpha) two-sided interval for `delta` (degenerate [delta, delta] when there is no spread)."""
+        if self.rates is not None:
+            return newcombe_interval(*self.rates, level=1.0 - alpha)
+        if self.se == 0:
+            return self.delta, self.delta
+        q = float(sps.t.ppf(1 - alpha / 2, self.df)) if math.isfinite(self.df) else float(sps.norm.ppf(1 - alpha / 2))
+        return self.delta - q * self.se, self.delta + q * self.se
+
+
+def _pivot_test(delta: float, se: float, df: float, method: str) -> DeltaTest:
+    if se == 0 or not math.isfinite(se):
+        return DeltaTest(delta, 1.0 if delta == 0 else 0.0, method, se=0.0, df=df)
+    stat = abs(delta) / se
+    p = float(2 * (sps.t.sf(stat, df) if math.isfinite(df) else sps.norm.sf(stat)))
+    return DeltaTest(delta, min(1.0, p), method, se=se, df=df)
+
+
+def paired_t(differences: Sequence[float] | np.ndarray) -> DeltaTest | None:
+    """Paired t-test on per-item differences (current − baseline) with its t interval; None when n < 2."""
     d = _as_array(differences)
     if d.size < 2:
-        return float("nan")
-    if np.all(d == 0):
-        return 1.0
-    return float(sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+        return None
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    return _pivot_test(float(d.mean()), se, float(d.size - 1), f"paired t-test (n={d.size} pairs)")
 
 
-def unpaired_mannwhitney(current: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value; NaN when either side has fewer than 2 values."""
+def welch_t(current: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray) -> DeltaTest | None:
+    """Welch's unequal-variance t-test of mean(current) − mean(baseline) with its interval; None if a side has < 2."""
     c, b = _as_array(current), _as_array(baseline)
     if c.size < 2 or b.size < 2:
-        return float("nan")
-    if np.all(c == c[0]) and np.all(b == c[0]):
-        return 1.0
-    return float(sps.mannwhitneyu(c, b, alternative="two-sided").pvalue)
+        return None
+    vc, vb = float(c.var(ddof=1)) / c.size, float(b.var(ddof=1)) / b.size
+    se = math.sqrt(vc + vb)
+    # Welch-Satterthwaite degrees of freedom; with no spread at all the test is degenerate (se = 0) anyway.
+    df = (vc + vb) ** 2 / (vc ** 2 / (c.size - 1) + vb ** 2 / (b.size - 1)) if se > 0 else float(c.size + b.size - 2)
+    return _pivot_test(float(c.mean() - b.mean()), se, df, f"Welch t-test (n={c.size} vs {b.size})")
 
 
-def normal_diff_from_cis(value_c: float, lo_c: float, hi_c: float, value_b: float, lo_b: float, hi_b: float,
-                         level: float = CI_LEVEL) -> tuple[float, float, float]:
-    """Difference of two estimates whose intervals are given, by the normal approximation (SE = width / 2z).
-
-    Returns (ci_low, ci_high, two-sided p-value) for value_c − value_b. Used for set-level metrics (FVD) whose records
-    carry their own interval but no per-item values.
-    """
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+def normal_from_cis(value_c: float, lo_c: float, hi_c: float, value_b: float, lo_b: float, hi_b: float,
+                    recorded_level: float = CI_LEVEL) -> DeltaTest:
+    """z-test of value_c − value_b for estimates that carry only their own `recorded_level` intervals (SE = width / 2z)."""
+    z = float(sps.norm.ppf(1 - (1 - recorded_level) / 2))
     se = math.sqrt(((hi_c - lo_c) / (2 * z)) ** 2 + ((hi_b - lo_b) / (2 * z)) ** 2)
-    delta = value_c - value_b
-    if se == 0:
-        return delta, delta, (1.0 if delta == 0 else 0.0)
-    p = float(2 * (1 - sps.norm.cdf(abs(delta) / se)))
-    return delta - z * se, delta + z * se, p
+    return _pivot_test(value_c - value_b, se, math.inf, "z-test from the recorded 95 % CIs")
 
 
-def fisher_exact(k_c: int, n_c: int, k_b: int, n_b: int) -> float:
-    """Two-sided Fisher exact p-value for rates k_c/n_c vs k_b/n_b; NaN when either n is 0."""
+def newcombe_interval(k_c: int, n_c: int, k_b: int, n_b: int, level: float = CI_LEVEL) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (method 10) for k_c/n_c − k_b/n_b, from the two Wilson intervals."""
+    pc, pb = k_c / n_c, k_b / n_b
+    lc, uc = wilson_interval(k_c, n_c, level)
+    lb, ub = wilson_interval(k_b, n_b, level)
+    d = pc - pb
+    return d - math.sqrt((pc - lc) ** 2 + (ub - pb) ** 2), d + math.sqrt((uc - pc) ** 2 + (pb - lb) ** 2)
+
+
+def _excludes_zero(interval: tuple[float, float]) -> bool:
+    return interval[0] > 0 or interval[1] < 0
+
+
+def newcombe_test(k_c: int, n_c: int, k_b: int, n_b: int) -> DeltaTest | None:
+    """Difference of two rates with the Newcombe interval; the p-value inverts that interval (the smallest alpha
+    whose interval excludes 0, found by bisection), so p < alpha exactly when the printed interval excludes 0."""
     if n_c <= 0 or n_b <= 0:
-        return float("nan")
-    return float(sps.fisher_exact([[k_c, n_c - k_c], [k_b, n_b - k_b]]).pvalue)
+        return None
+    d = k_c / n_c - k_b / n_b
+    method = f"Newcombe score interval, p by inversion ({k_c}/{n_c} vs {k_b}/{n_b})"
+    if d == 0:
+        return DeltaTest(0.0, 1.0, method, rates=(k_c, n_c, k_b, n_b))
+    lo, hi = 0.0, 1.0  # excluded at alpha = hi, not at lo: the interval shrinks to the point d as alpha -> 1
+    for _ in range(P_BISECTION_STEPS):
+        mid = (lo + hi) / 2
+        if _excludes_zero(newcombe_interval(k_c, n_c, k_b, n_b, level=1.0 - mid)):
+            hi = mid
+        else:
+            lo = mid
+    return DeltaTest(d, hi, method, rates=(k_c, n_c, k_b, n_b))
+
+
+def holm_levels(p_values: Sequence[float], alpha: float) -> tuple[list[float], list[float]]:
+    """Holm's step-down procedure over `p_values` (a family of m tests at family-wise error `alpha`).
+
+    Returns (adjusted p-values, the level each test is decided at). A test is rejected exactly when its adjusted p is
+    below `alpha`, and exactly when its p is below its level; its (1 − level) interval therefore excludes 0 exactly
+    when it is rejected. Rejected tests get Holm's level alpha / (m − k + 1) at rank k; the others all get the level of
+    the first test Holm did not reject (so their intervals, all at one level, include 0).
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, levels = [1.0] * m, [alpha] * m
+    running, stop = 0.0, None
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+        if stop is None and not p_values[i] < alpha / (m - rank):
+            stop = rank
+        levels[i] = alpha / (m - (rank if stop is None else stop))
+    return adjusted, levels

@@ -44,22 +44,28 @@ def _summarise_missing(group: pd.DataFrame) -> tuple[str, str]:
     return "missing", "no records"
 
 
-def _video_scope_rows(run: RunData, scores: pd.DataFrame, seed: int) -> list[dict]:
+def _item_rows(run: RunData, scores: pd.DataFrame, seed: int) -> list[dict]:
+    """Rows for records with one value per video (video scope) or per prompt (a set-scope record of one prompt,
+    e.g. diversity across the samples of a prompt): the mean over those items with a bootstrap CI over them."""
     rows: list[dict] = []
     categories = sorted(c for c in scores["category"].unique() if c)
-    for (metric, profile, backend), group in scores.groupby(["metric", "profile", "backend"], sort=True):
+    for (metric, profile, backend, scope), group in scores.groupby(["metric", "profile", "backend", "scope"],
+                                                                   sort=True):
+        per_prompt = scope != "video"
         for category in [ALL] + categories:
             sub = group if category == ALL else group[group["category"] == category]
             if not len(sub):
                 continue
             ok = sub[(sub["status"] == "ok") & np.isfinite(sub["value"].astype(float))]
-            base = {"metric": metric, "profile": profile, "scope": "video", "other": "",
+            method = "bootstrap over prompts" if per_prompt else "bootstrap over videos"
+            base = {"metric": metric, "profile": profile, "scope": scope, "other": str(sub["other"].iloc[0]),
                     "unit": str(sub["unit"].iloc[0]), "higher_is_better": bool(sub["higher_is_better"].iloc[0]),
                     "category": category, "backend": backend, "label": run.label(str(backend)),
                     "simulated": run.is_simulated(str(backend)), "n_ref": 0,
-                    "n_error": int((sub["status"] == "error").sum()), "ci_method": "bootstrap over videos"}
+                    "n_error": int((sub["status"] == "error").sum()), "ci_method": method}
             if len(ok):
-                est = stats.bootstrap_mean(ok["value"].to_numpy(), seed=seed)
+                values = ok.groupby("prompt_id")["value"].mean() if per_prompt else ok["value"]
+                est = stats.bootstrap_mean(values.to_numpy(), seed=seed)
                 rows.append(base | {"status": "ok", "value": est.value, "ci_low": est.ci_low,
                                     "ci_high": est.ci_high, "n": est.n, "reason": ""})
             else:
@@ -88,15 +94,18 @@ def _set_scope_rows(run: RunData, scores: pd.DataFrame) -> list[dict]:
 def quality_table(run: RunData, seed: int = 0) -> pd.DataFrame:
     """Per (metric, profile, backend, category): value, 95 % CI, N, status and rank, columns `QUALITY_COLUMNS`.
 
-    Video-scope metrics: mean over videos with a bootstrap CI; set/pair scope: the record's own value and CI.
+    Video-scope metrics: mean over videos with a bootstrap CI over videos; set-scope records of one prompt each
+    (`prompt_id` set, e.g. `lpips_diversity`): mean over prompts with a bootstrap CI over prompts, n = prompts;
+    run-level set/pair records (FVD): the record's own value and CI.
     `category` 'all' pools every category. `rank` 1 is best within (metric, profile, scope, other, category) by the
     metric's declared direction; cells without a value, or metrics whose records disagree on direction, get no rank.
     """
     scores = run.scores
     if not len(scores):
         return pd.DataFrame(columns=list(QUALITY_COLUMNS))
-    rows = _video_scope_rows(run, scores[scores["scope"] == "video"], seed)
-    rows += _set_scope_rows(run, scores[scores["scope"] != "video"])
+    per_item = (scores["scope"] == "video") | (scores["prompt_id"] != "")
+    rows = _item_rows(run, scores[per_item], seed)
+    rows += _set_scope_rows(run, scores[~per_item])
     df = pd.DataFrame(rows)
     directions = metric_directions(scores)
     df["rank"] = np.nan
@@ -113,6 +122,12 @@ def quality_table(run: RunData, seed: int = 0) -> pd.DataFrame:
     return df[list(QUALITY_COLUMNS)].sort_values(order, na_position="last").reset_index(drop=True)
 
 
+def latency_median(seconds: np.ndarray) -> float:
+    """Median latency in seconds (linear interpolation between the middle values; NaN when empty). The terminal
+    summary, summary.md and the report all call this one function."""
+    return stats.quantile(seconds, 0.5)
+
+
 def is_local(run: RunData, backend: str) -> bool:
     """A backend is local when it reports hardware seconds or local latency stages (remote ones report neither)."""
     g = run.generations[run.generations["backend"] == backend]
@@ -125,7 +140,10 @@ def operations_table(run: RunData) -> pd.DataFrame:
     """One row per backend with generations: request counts, refusal/failure rates (Wilson 95 % CI), latency
     median/p90 per component (ok generations), cost per 10 s and hardware seconds.
 
-    Cost per 10 s = (sum of cost_usd over every attempt, billed failures included) / (seconds of video delivered) × 10.
+    Cost per 10 s = (sum of cost_usd over every attempt, billed failures included) / (seconds of video delivered) × 10
+    (a price, so results reused from other runs count). `cost_usd_total` sums every record; `cost_usd_spent` is
+    what this run spent (reused results left out: their cost is `cost_usd_reused`, paid by the run they came from). Latency medians come from
+    `latency_median`, the one function the run summary uses too.
     Hardware figures are per ok video; `videos_per_hw_hour` = 3600 / mean hardware seconds per ok video.
     """
     g = run.generations
@@ -149,11 +167,16 @@ def operations_table(run: RunData) -> pd.DataFrame:
         row["failure_ci_low"], row["failure_ci_high"] = stats.wilson_interval(n_fail, n)
         for col in list(LATENCY_PARTS) + (stage_cols if local else []):
             values = ok[col].to_numpy(dtype=np.float64) if col in ok else np.array([])
-            row[f"{col}_median"] = stats.quantile(values, 0.5)
+            row[f"{col}_median"] = latency_median(values)
             row[f"{col}_p90"] = stats.quantile(values, 0.9)
         video_s = float(ok["video_seconds"].sum())
         cost = float(sub["cost_usd"].sum())
+        reused = sub["reused_from"] != ""
+        # Money is attributed to the run that spent it: a reused result's cost was paid by its source run.
         row["cost_usd_total"] = cost
+        row["cost_usd_spent"] = float(sub.loc[~reused, "cost_usd"].sum())
+        row["cost_usd_reused"] = float(sub.loc[reused, "cost_usd"].sum())
+        row["n_reused"] = int(reused.sum())
         row["video_seconds_total"] = video_s
         row["usd_per_10s"] = cost / video_s * 10.0 if video_s > 0 else np.nan
         hw = ok["hardware_s"].to_numpy(dtype=np.float64)

@@ -1,91 +1,80 @@
-"""The end-of-run summary table (per backend: outcomes, latency, cost per 10 s, mean of each metric)."""
+"""The end-of-run summary table (per requested backend: outcomes, latency, cost per 10 s, each metric's overall value).
+
+Every number comes from the report's own tables (`vbench_suite.report.tables`), read from the run folder the same way
+the report reads it, so the terminal, summary.md and report.md can never disagree (one median function, one way of
+aggregating each kind of metric record).
+"""
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
+import math
 from typing import Any
 
-from vbench_suite.runner.plan import REFERENCE_ROLE
+import pandas as pd
+
 from vbench_suite.store.run_folder import RunFolder
 
-
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+OUTCOME_ALL_SENT = "all requests sent"
+"""Outcome column text for a backend with nothing to report beyond its counts."""
 
 
 def summarise(folder: RunFolder) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the summary table, one row per benchmarked backend."""
-    gens = [g for g in folder.current_generations() if g.get("role", "benchmark") != REFERENCE_ROLE]
-    by_backend: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for g in gens:
-        by_backend[g["backend"]].append(g)
-    scores = folder.current_scores()
-    metric_names = sorted({s["metric"] for s in scores})
+    """Header and rows of the summary table: one row per backend the user asked for (with generations or not)."""
+    from vbench_suite.report.load import load_run
+    from vbench_suite.report.tables import metric_directions, operations_table, quality_table
+
+    run = load_run(folder.path)
+    ops = operations_table(run)
+    quality = quality_table(run)
+    metrics = sorted(set(run.scores["metric"]))
+    directions = metric_directions(run.scores)
     header = ["backend", "ok", "refused", "failed", "unsupported", "latency p50 (s)", "latency p90 (s)",
               "USD per 10 s"]
-    header += [_metric_header(scores, m) for m in metric_names]
+    header += [f"{m} {'↑' if directions.get(m) else '↓' if directions.get(m) is False else '?'}" for m in metrics]
+    header.append("outcome")
+    by_backend = {str(r["backend"]): r for r in ops.to_dict("records")} if len(ops) else {}
     rows = []
-    for backend in sorted(by_backend):
-        records = by_backend[backend]
-        results = [r["result"] for r in records]
-        simulated = any((r.get("fingerprint") or {}).get("simulated") for r in results)
-        ok = [r for r in results if r["status"] == "ok"]
-        lat = [r["latency"]["total_s"] for r in ok if r.get("latency")]
-        seconds = sum(r.get("video_seconds") or 0.0 for r in ok)
-        cost = sum(r.get("cost_usd") or 0.0 for r in results)
-        row = [backend + (" (simulated)" if simulated else ""), str(len(ok)),
-               str(sum(r["status"] == "refused" for r in results)),
-               str(sum(r["status"] == "failed" and not _unsupported(r) for r in results)),
-               str(sum(_unsupported(r) for r in results)),
-               _fmt(_pct(lat, 0.5)), _fmt(_pct(lat, 0.9)), _usd(cost / seconds * 10 if seconds else None)]
-        row += [_metric_cell(scores, m, backend) for m in metric_names]
-        rows.append(row)
+    for backend in run.requested_backends():
+        r = by_backend.get(backend)
+        outcome = "; ".join(run.outcome_notes(backend)) or OUTCOME_ALL_SENT
+        if r is None:
+            rows.append([run.label(backend), "0", "0", "0", "0", "–", "–", "–"] + ["–"] * len(metrics) + [outcome])
+            continue
+        row = [run.label(backend), str(r["n_ok"]), str(r["n_refused"]), str(r["n_failed"]), str(r["n_unsupported"]),
+               _fmt(r["total_s_median"]), _fmt(r["total_s_p90"]), _usd(r["usd_per_10s"])]
+        row += [_metric_cell(quality, m, backend) for m in metrics]
+        rows.append(row + [outcome])
     return header, rows
 
 
-def _unsupported(result: dict[str, Any]) -> bool:
-    return bool((result.get("info") or {}).get("unsupported"))
-
-
-def _metric_header(scores: list[dict[str, Any]], metric: str) -> str:
-    rec = next(s for s in scores if s["metric"] == metric)
-    arrow = "↑" if rec.get("higher_is_better") else "↓"
-    return f"{metric} {arrow}"
-
-
-def _metric_cell(scores: list[dict[str, Any]], metric: str, backend: str) -> str:
-    mine = [s for s in scores if s["metric"] == metric and s.get("backend") == backend]
-    overall = [s for s in mine if s.get("scope") == "set" and not s.get("category") and not s.get("prompt_id")
-               and s["status"] == "ok"]
-    if overall:
-        s = overall[-1]
-        return f"{s['value']:.2f} (N={s.get('n')}/{s.get('n_ref')})"
-    # Per-video values, or per-prompt set values (e.g. diversity across samples of one prompt): their mean.
-    values = [s["value"] for s in mine if s["status"] == "ok"]
-    if values:
-        return f"{statistics.fmean(values):.3f} (n={len(values)})"
-    unavailable = [s for s in scores if s["metric"] == metric and s["status"] == "unavailable"
-                   and s.get("backend") in ("", backend)]
-    if unavailable:
+def _metric_cell(quality: pd.DataFrame, metric: str, backend: str) -> str:
+    """The metric's overall ('all' categories) value for `backend`, as the report's quality table has it."""
+    q = quality[(quality["metric"] == metric) & (quality["category"] == "all")]
+    mine = q[q["backend"] == backend]
+    ok = mine[mine["status"] == "ok"]
+    if len(ok):
+        r = ok.iloc[0]
+        if r["scope"] != "video" and r["ci_method"] != "bootstrap over prompts":
+            return f"{r['value']:.2f} (N={int(r['n'])}/{int(r['n_ref'])})"
+        return f"{r['value']:.3f} (n={int(r['n'])})"
+    if len(mine[mine["status"] == "unavailable"]) or len(q[(q["backend"] == "") & (q["status"] == "unavailable")]):
         return "unavailable"
-    errors = [s for s in mine if s["status"] == "error"]
-    return f"error ×{len(errors)}" if errors else "–"
+    errors = int(mine["n_error"].sum()) if len(mine) else 0
+    return f"error ×{errors}" if errors else "–"
 
 
-def _fmt(v: float | None, digits: int = 2) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
+def _fmt(v: Any, digits: int = 2) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def _usd(v: float | None) -> str:
-    return "–" if v is None else f"{v:.3g}"  # self-hosted costs can be fractions of a cent
+def _usd(v: Any) -> str:
+    # self-hosted costs can be fractions of a cent
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown pipe table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
