@@ -525,10 +525,16 @@ class _Reader:
             except ValueError as exc:
                 raise self.fail(node, field, f"{ctx}{exc}") from None
             return ref
-        path = (self.path.parent / ref).resolve()
-        if not path.is_file():
-            raise self.fail(node, field, f"{ctx}image file not found: {path} (paths are relative to the YAML "
-                                         "file; or use 'shapes:<prompt>#frame=N')")
+        try:
+            path = (self.path.parent / ref).resolve()
+            found = path.is_file()
+        except (OSError, ValueError) as exc:  # a name too long for the OS, a NUL byte, a symlink loop
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise self.fail(node, field, f"{ctx}{shown(ref)} is not a usable file path ({reason}); paths are "
+                                         "relative to the YAML file, or use 'shapes:<prompt>#frame=N'") from None
+        if not found:
+            raise self.fail(node, field, f"{ctx}image file not found: {shown(str(path), 200)[1:-1]} (paths are "
+                                         "relative to the YAML file; or use 'shapes:<prompt>#frame=N')")
         return str(path)
 
 
@@ -743,8 +749,12 @@ def load_suite(name_or_path: str | Path) -> PromptSet:
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
         path = Path(text)
-        if not path.is_file():
-            raise ConfigError(f"prompt-set file not found: {path}")
+        try:
+            found = path.is_file()
+        except (OSError, ValueError):  # a name too long for the OS, a NUL byte
+            found = False
+        if not found:
+            raise ConfigError(f"prompt-set file not found: {shown(str(path), 200)[1:-1]}")
         return load_prompt_set(path)
     files = _suite_files()
     if text not in files:
