@@ -424,8 +424,10 @@ class _Reader:
         integer of more than 4,300 digits) is a `PromptSetError` at the node's line."""
         try:
             return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
-            # a failed build leaves the constructor's bookkeeping half-done: start clean for the next value
+        except Exception as exc:  # noqa: BLE001
+            # PyYAML's constructors fail on odd values with whatever their code trips on (ValueError, KeyError,
+            # IndexError for `!!int ''`, AttributeError for `!!timestamp x`): each is this node's value being
+            # unreadable. A failed build leaves the constructor's bookkeeping half-done: start clean.
             self._constructor = yaml.SafeLoader("")
             kind = str(node.tag).rsplit(":", 1)[-1]
             needs = _TAG_NEEDS.get(kind) or (exc.problem if isinstance(exc, yaml.MarkedYAMLError) else None) \
