@@ -40,6 +40,9 @@ def shown(value: object, limit: int = MAX_SHOWN_CHARS) -> str:
     """`repr(value)` for a message, cut to about `limit` characters; a cut string says how long it was."""
     if isinstance(value, (str, bytes)) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value):,} characters)"
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        # Python refuses to print an int of more than 4,300 digits (and YAML's 0x... or 1:2:3 forms can make one)
+        return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
 

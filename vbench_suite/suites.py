@@ -31,7 +31,6 @@ and a value its tag cannot read (`!!int abc`) is a `PromptSetError` at its line 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from collections.abc import Callable
@@ -82,7 +81,7 @@ MAX_FPS = 1000
 """Highest frame rate a file may request."""
 MAX_SIDE_PX = 16_384
 """Largest width or height a file may request, in pixels."""
-_REF_PATTERN = re.compile(r"^shapes:(?P<prompt>[^#]+)#frame=(?P<frame>\d+)(?:&seed=(?P<seed>\d+))?$")
+_REF_PATTERN = re.compile(r"^shapes:(?P<prompt>[^#]+)#frame=(?P<frame>\d{1,9})(?:&seed=(?P<seed>\d{1,9}))?$")
 
 
 @dataclass(frozen=True)
