@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import textwrap
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vbench_suite.errors import ConfigError, PromptSetError, UnknownNameError
+from vbench_suite.errors import MAX_LINE_CHARS, ConfigError, PromptSetError, UnknownNameError
 from vbench_suite.shapes import parse_prompt, render
 from vbench_suite.suites import (MAX_ERROR_LINE_CHARS, SUITES_ENV, PromptSetErrors, available_suites,
                                  load_prompt_set, load_suite, parse_shapes_ref, resolve_image)
@@ -248,3 +250,164 @@ def test_validate_cli_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 4 and "3 problems" in lines[0]
     assert [line.split(":")[1] for line in lines[1:]] == ["7", "10", "14"]
+
+
+# ------------------------------------------------------------------ issue 19: files that used to crash the loader
+
+
+def _laughs(levels: int) -> str:
+    """A billion laughs under defaults.resolution: each anchor is nine aliases of the previous one."""
+    parts = ["&a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    parts += [f"&a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return 'name: t\nversion: "1"\ndefaults:\n  resolution: [' + ", ".join(parts) + "]\n" \
+        "prompts:\n  - {id: a, text: b, category: c}\n"
+
+
+def _item(extra: str) -> str:
+    return _header() + "  - id: a\n    text: b\n    category: c\n" + extra
+
+
+# Each case: (file bytes, line of the problem, field named (None: none can be), words in the message).
+CRASHERS = {
+    "non_utf8": (b'name: caf\xe9\nversion: "1"\nprompts:\n  - {id: a, text: b, category: c}\n', 1, "name",
+                 "not UTF-8"),
+    "int_tag_not_int": (_header().encode() + b"  - id: a\n    text: !!int abc\n    category: c\n", 5, "text",
+                        "not a valid !!int"),
+    "int_over_4300_digits": (_item("    duration_s: " + "9" * 5000 + "\n").encode(), 7, "duration_s",
+                             "at most 4,300 digits"),
+    "hex_int_too_long_to_print": (_item("    duration_s: 0x" + "f" * 4500 + "\n").encode(), 7, "duration_s",
+                                  "an integer of about 5,418 digits"),
+    "sexagesimal_int_too_long_to_print": (_item("    duration_s: 1" + ":59" * 3000 + "\n").encode(), 7, "duration_s",
+                                          "an integer of about"),
+    "shapes_frame_digits": (_item('    mode: i2v\n    image: "shapes:a red circle moves left on a black background'
+                                  '#frame=' + "9" * 5000 + '"\n').encode(), 8, "image", "must look like"),
+    "unknown_tag": (_header().encode() + b"  - id: a\n    text: !foo b\n    category: c\n", 5, "text",
+                    "unknown YAML tag '!foo'"),
+    "python_tag": (_header().encode() + b"  - id: a\n    text: !!python/object/apply:os.system [ls]\n"
+                   b"    category: c\n", 5, "text", "unknown YAML tag"),
+    "bad_base64": (_header().encode() + b"  - id: a\n    text: !!binary 'a'\n    category: c\n", 5, "text",
+                   "not a valid !!binary"),
+    "non_ascii_base64": (_header().encode() + "  - id: a\n    text: !!binary 'é'\n    category: c\n".encode(), 5,
+                         "text", "not a valid !!binary"),
+    "int_tag_empty": (_header().encode() + b"  - id: a\n    text: !!int ''\n    category: c\n", 5, "text",
+                      "not a valid !!int"),
+    "timestamp_tag": (_header().encode() + b"  - id: a\n    text: !!timestamp x\n    category: c\n", 5, "text",
+                      "not a valid !!timestamp"),
+    "bool_tag": (_header().encode() + b"  - id: a\n    text: !!bool abc\n    category: c\n", 5, "text",
+                 "true or false"),
+    "deep_nesting": (_item("    tags: " + "[" * 500 + "]" * 500 + "\n").encode(), 7, "tags", "nested more than"),
+    "deep_block_nesting": (("name: t\nx:" + "".join("\n" + "  " * (i + 1) + "k:" for i in range(400)) + " v\n")
+                           .encode(), 21, "k", "nested more than"),
+    "billion_laughs": (_laughs(9).encode(), 4, "resolution", "more than 100,000 YAML values"),
+    "six_level_laughs": (_laughs(6).encode(), 4, "resolution", "more than 100,000 YAML values"),
+    "recursive_alias": (_item("    tags: &t [a, *t]\n").encode(), 7, "tags", "recursive"),
+    "too_many_aliases": (_item("    tags: [&s x, " + ", ".join(["*s"] * 1001) + "]\n").encode(), 7, "tags",
+                         "more than 1,000 aliases"),
+    "long_value": (_item("    presenter: '" + "p" * 100_000 + "'\n").encode(), 7, "presenter",
+                   "100,000 characters"),
+    "control_character": (_header().encode() + b"  - id: a\x01b\n    text: b\n    category: c\n", 4, "id",
+                          "control character U+0001 at column 10"),
+    "escaped_nul_in_path": (_item('    mode: i2v\n    image: "x\\0y.png"\n').encode(), 8, "image",
+                            "not a usable file path"),
+    "value_tag_is_a_string": (_item("    presenter: =\n    mode: t2v\n    colour: red\n").encode(), 9, "colour",
+                              "unknown key"),
+    "merge_key_is_a_key": (_item("    <<: {mode: t2v}\n").encode(), 7, "<<", "unknown key"),
+    "resolution_digits": (_header("defaults:\n  resolution: " + "9" * 5000 + "x1\n").encode()
+                          + b"  - {id: a, text: b, category: c}\n", 4, "resolution", "WIDTHxHEIGHT"),
+    "infinite_duration": (_item("    duration_s: .inf\n").encode(), 7, "duration_s", "at most 3600 seconds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRASHERS))
+def test_files_that_crashed_the_loader_are_one_bounded_line(case: str, tmp_path: Path) -> None:
+    data, line, field, words = CRASHERS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_bytes(data)
+    with pytest.raises(PromptSetError) as info:
+        load_prompt_set(path)
+    err, message = info.value, str(info.value)
+    assert not isinstance(err, PromptSetErrors), message[:2000]
+    assert "\n" not in message and len(message) <= MAX_LINE_CHARS, message[:2000]
+    assert message.startswith(f"{path}:{line}:") and err.line == line, message
+    assert err.field == field and (field is None or f"field '{field}'" in message), message
+    assert words in message[len(str(path)):], message
+
+
+def test_billion_laughs_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    # 476 bytes that expand to 9 ** 9 (387 million) strings: the issue saw 47 s and 3.4 GB before a MemoryError
+    path = tmp_path / "laughs.yaml"
+    path.write_text(_laughs(9))
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(PromptSetError, match="more than 100,000 YAML values"):
+            load_prompt_set(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 5.0
+    assert peak < 50 * 1024 * 1024
+
+
+def test_oversized_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text(_item("    presenter: '" + "x y" * 1_700_000 + "'\n"))  # the issue's 5 MB id
+    with pytest.raises(PromptSetError) as info:
+        load_prompt_set(path)
+    assert str(info.value) == f"{path}: file is larger than 2 MiB, too large for a prompt set; split it into " \
+                              "several files"
+
+
+def test_long_values_are_shortened_in_messages(tmp_path: Path) -> None:
+    path = tmp_path / "longid.yaml"
+    path.write_text(_header() + "  - id: '" + "x y" * 3000 + "'\n    text: b\n    category: c\n")
+    with pytest.raises(PromptSetError) as info:
+        load_prompt_set(path)
+    message = str(info.value)
+    assert len(message) < 300 and "(9,000 characters) must match" in message, message
+
+
+def test_control_characters_in_messages_are_escaped(tmp_path: Path) -> None:
+    # escapes in a double-quoted string are valid YAML; echoing them must not break the line or the terminal
+    path = tmp_path / "ctrl.yaml"
+    path.write_text(_header() + '  - id: "a\\nb\\e[31m\\u2028"\n    text: b\n    category: c\n')
+    with pytest.raises(PromptSetError) as info:
+        load_prompt_set(path)
+    message = str(info.value)
+    assert "\n" not in message and "\x1b" not in message and "\u2028" not in message
+    assert "'a\\nb\\x1b[31m\\u2028'" in message
+
+
+def test_errors_stay_separate_after_a_value_fails_to_build(tmp_path: Path) -> None:
+    # a failed !!int must not leave the YAML constructor half-way, spoiling the next values
+    path = tmp_path / "two.yaml"
+    path.write_text(_header() + "  - id: a\n    text: !!int abc\n    category: c\n"
+                    "  - id: b\n    text: fine\n    category: c\n    duration_s: !!float x\n"
+                    "  - id: c\n    text: fine\n    category: c\n")
+    with pytest.raises(PromptSetErrors) as info:
+        load_prompt_set(path)
+    assert [(e.line, e.field) for e in info.value.errors] == [(5, "text"), (10, "duration_s")]
+
+
+def test_cli_prints_any_user_error_as_bounded_escaped_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from vbench_suite.cli import print_user_error
+    from vbench_suite.errors import UserError
+
+    print_user_error(UserError("bad value 'a\nTraceback (most recent call last):\x1b[2J'" + "z" * 10_000))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "\\x1b[2J" in err
+    assert len(err.strip()) <= len("vbench-suite: error: ") + MAX_LINE_CHARS
+
+
+def test_validate_cli_crashers_exit_2_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for case in ("non_utf8", "timestamp_tag", "deep_nesting", "six_level_laughs"):
+        path = tmp_path / f"{case}.yaml"
+        path.write_bytes(CRASHERS[case][0])
+        res = subprocess.run([sys.executable, "-m", "vbench_suite", "validate", str(path)], capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+        assert res.stderr.count("\n") == 1 and f"{path}:" in res.stderr
+        assert len(res.stderr) <= len("vbench-suite: error: ") + MAX_LINE_CHARS + 1

@@ -2,13 +2,60 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+MAX_LINE_CHARS = 500
+"""A user-error line printed by the CLI is cut to this many characters (the middle goes), so that no input value,
+however long, can flood the terminal."""
+MAX_SHOWN_CHARS = 80
+"""A user value echoed inside a message is cut to about this many characters (see `shown`)."""
+
+# C0/C1 controls, DEL, line/paragraph separators, lone surrogates (undecodable file names): never printed raw
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def one_line(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`text` as one printable line of at most `limit` characters: a line break or tab becomes a space, any other
+    control character (or lone surrogate) is written as its escape (e.g. `\\x01`), and an overlong text loses its
+    middle (marked `…`), keeping the start (file, line, field) and the end (usually the fix)."""
+    text = _UNPRINTABLE.sub(_escape, text)
+    if len(text) <= limit:
+        return text
+    marker = " … "
+    head = (limit - len(marker)) * 2 // 3
+    tail = limit - len(marker) - head
+    return text[:head] + marker + (text[-tail:] if tail > 0 else "")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in "\n\r\t\x0b\x0c\x85\u2028\u2029":
+        return " "
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(value: object, limit: int = MAX_SHOWN_CHARS) -> str:
+    """`repr(value)` for a message, cut to about `limit` characters; a cut string says how long it was."""
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        # Python refuses to print an int of more than 4,300 digits (and YAML's 0x... or 1:2:3 forms can make one)
+        return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class UserError(Exception):
     """A problem the user can fix (bad input, missing file, unknown name). Message names the problem and the fix."""
 
     exit_code = 2
+
+    def message_lines(self) -> list[str]:
+        """The lines the CLI prints for this error (each is then passed through `one_line`). One line, unless a
+        subclass lists several problems on purpose."""
+        return [str(self)]
 
 
 class ConfigError(UserError):
@@ -20,8 +67,10 @@ class PromptSetError(UserError):
 
     def __init__(self, path: str, line: int | None, field: str | None, problem: str) -> None:
         where = f"{path}:{line}" if line is not None else str(path)
-        what = f" field '{field}'" if field else ""
-        super().__init__(f"{where}:{what} {problem}".replace(": ", ": ", 1))
+        # a field is a key of the file, so it can be anything: shorten it like any other echoed value
+        what = f" field '{field if len(field) <= MAX_SHOWN_CHARS else field[:MAX_SHOWN_CHARS] + '…'}'" \
+            if field else ""
+        super().__init__(one_line(f"{where}:{what} {problem}"))
         self.path, self.line, self.field, self.problem = path, line, field, problem
 
 

@@ -22,6 +22,11 @@ Conditioning images are either a path relative to the YAML file or a shapes-worl
 `shapes:<prompt>#frame=N` (optionally `&seed=S`), drawn on request by `resolve_image`, so suites need no binary
 files. Every problem is reported as a `PromptSetError` naming the file, the line and the field; a file with several
 problems raises `PromptSetErrors` (a `PromptSetError`) listing all of them, one line each.
+
+Files are read with a restricted YAML loader (`_LimitedLoader`): the file size, the length of one value, the nesting
+depth and the number of values after expanding aliases are capped (`MAX_FILE_BYTES`, ...) and refused as soon as the
+reader gets there, so no file, however crafted, costs more than a few seconds or a few MB; unknown tags are refused,
+and a value its tag cannot read (`!!int abc`) is a `PromptSetError` at its line like any other problem.
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ from typing import Any
 import yaml
 
 import vbench_suite
-from vbench_suite.errors import ConfigError, PromptSetError, UnknownNameError
+from vbench_suite.errors import ConfigError, PromptSetError, UnknownNameError, one_line, shown
 from vbench_suite.types import MODES
 
 SUITES_ENV = "VBENCH_PROMPT_SETS"
@@ -59,7 +64,24 @@ MAX_LISTED_ERRORS = 50
 """At most this many problems of one file are listed (then a count of the rest)."""
 MAX_ERROR_LINE_CHARS = 300
 """Each listed problem is cut to this many characters, so one bad value cannot flood the terminal."""
-_REF_PATTERN = re.compile(r"^shapes:(?P<prompt>[^#]+)#frame=(?P<frame>\d+)(?:&seed=(?P<seed>\d+))?$")
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""Larger prompt-set files are refused before parsing (the 130-prompt standard suite is about 31 KB)."""
+MAX_VALUE_CHARS = 10_000
+"""Longest single YAML value (a prompt text, an id, a key), in characters."""
+MAX_DEPTH = 20
+"""Deepest nesting of YAML collections (a prompt set needs 4: file, prompts, prompt, tags)."""
+MAX_VALUES = 100_000
+"""Most YAML values (scalars, lists, mappings) in a file, counting each alias as the values it stands for, so a
+'billion laughs' of nested aliases is refused long before it is expanded."""
+MAX_ALIASES = 1_000
+"""Most aliases (`*name`) in a file."""
+MAX_DURATION_S = 3600.0
+"""Longest duration an item may request, in seconds."""
+MAX_FPS = 1000
+"""Highest frame rate a file may request."""
+MAX_SIDE_PX = 16_384
+"""Largest width or height a file may request, in pixels."""
+_REF_PATTERN = re.compile(r"^shapes:(?P<prompt>[^#]+)#frame=(?P<frame>\d{1,9})(?:&seed=(?P<seed>\d{1,9}))?$")
 
 
 @dataclass(frozen=True)
@@ -148,10 +170,10 @@ def parse_shapes_ref(ref: str) -> ShapesImageRef:
     m = _REF_PATTERN.match(ref)
     if m is None:
         raise ValueError(f"shapes reference must look like 'shapes:<prompt>#frame=N' (optionally '&seed=S'), "
-                         f"got {ref!r}")
+                         f"got {shown(ref)}")
     prompt, frame = m["prompt"].strip(), int(m["frame"])
     if parse_prompt(prompt) is None:
-        raise ValueError(f"{prompt!r} is not a shapes-world prompt (e.g. 'a red circle moves left on a black "
+        raise ValueError(f"{shown(prompt)} is not a shapes-world prompt (e.g. 'a red circle moves left on a black "
                          "background')")
     if frame >= SHAPES_REF_FRAMES:
         raise ValueError(f"frame must be 0..{SHAPES_REF_FRAMES - 1}, got {frame}")
@@ -208,7 +230,162 @@ class PromptSetErrors(PromptSetError):
         lines = [_clip(str(e)) for e in ordered[:MAX_LISTED_ERRORS]]
         if len(ordered) > MAX_LISTED_ERRORS:
             lines.append(f"... and {len(ordered) - MAX_LISTED_ERRORS} more problem(s)")
-        self.args = (f"{first.path}: {len(ordered)} problems\n" + "\n".join(lines),)
+        self.args = (one_line(f"{first.path}: {len(ordered)} problems") + "\n" + "\n".join(lines),)
+
+    def message_lines(self) -> list[str]:
+        """The header line, then one line per listed problem."""
+        return str(self).splitlines()
+
+
+_TAG_NEEDS = {"int": "a whole number of at most 4,300 digits", "float": "a number", "bool": "true or false",
+              "null": "null", "timestamp": "a date such as 2026-11-30 or 2026-11-30 12:00:00",
+              "binary": "base64 text", "str": "a string", "seq": "a list", "map": "a mapping",
+              "set": "a mapping of keys without values", "omap": "a list of one-key mappings",
+              "pairs": "a list of one-key mappings"}
+"""What a value with each YAML tag must look like (for the error when it does not)."""
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, made safe for untrusted size as well as content: composing a node graph refuses (with a
+    `PromptSetError` at the offending line) nesting deeper than `MAX_DEPTH`, a value longer than `MAX_VALUE_CHARS`,
+    more than `MAX_ALIASES` aliases, an alias to a node that contains it, more than `MAX_VALUES` values once
+    aliases are expanded, and any tag the safe constructor cannot build. Checks run as each node is read, so a
+    hostile file stops at the first excess instead of after it has been expanded."""
+
+    # '<<' (merge), '=' (value) and '!'/'&'/'*' (yaml) resolve to tags the safe constructor cannot build; in a
+    # prompt set they are plain strings (and then an unknown key or a wrong value, reported as such)
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (
+            "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    def __init__(self, text: str, path: str) -> None:
+        super().__init__(text)
+        self.path = path
+        self._depth = 0
+        self._values = 0
+        self._aliases = 0
+        self._anchored_sizes: dict[str, int] = {}  # anchor -> values in its node, once it is complete
+        self._fields: list[str | None] = []  # innermost key being read, to name the field of a refusal
+
+    def refuse(self, mark: yaml.Mark | None, problem: str) -> PromptSetError:
+        field = self._fields[-1] if self._fields else None
+        return PromptSetError(self.path, mark.line + 1 if mark is not None else None, field, problem)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # PyYAML passes a mapping value's key node as `index` (None for the key itself, an int in a list)
+        self._fields.append(index.value if isinstance(index, yaml.ScalarNode) else
+                            self._fields[-1] if self._fields else None)
+        try:
+            return self._compose_counted(parent, index)
+        finally:
+            self._fields.pop()
+
+    def _compose_counted(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._count_alias(event)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise self.refuse(event.start_mark, f"nested more than {MAX_DEPTH} levels deep; a prompt set needs 4 "
+                                                "(file, prompts, prompt, tags)")
+        start = self._values
+        self._add_values(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if isinstance(node, yaml.ScalarNode) and len(node.value) > MAX_VALUE_CHARS:
+            raise self.refuse(node.start_mark, f"a value of {len(node.value):,} characters (at most "
+                                               f"{MAX_VALUE_CHARS:,}): {shown(node.value, 40)}")
+        if node.tag not in self.yaml_constructors:
+            raise self.refuse(node.start_mark, f"unknown YAML tag {shown(node.tag)}; prompt sets use plain "
+                                               "strings, numbers, lists and mappings (remove the tag)")
+        if event.anchor is not None:
+            self._anchored_sizes[event.anchor] = self._values - start
+        return node
+
+    def _count_alias(self, event: yaml.AliasEvent) -> None:
+        self._aliases += 1
+        if self._aliases > MAX_ALIASES:
+            raise self.refuse(event.start_mark, f"more than {MAX_ALIASES:,} aliases ('*name')")
+        if event.anchor in self.anchors and event.anchor not in self._anchored_sizes:
+            raise self.refuse(event.start_mark, f"alias *{shown(event.anchor, 40)[1:-1]} is used inside the value "
+                                                "it names (a recursive structure)")
+        self._add_values(self._anchored_sizes.get(event.anchor or "", 0), event.start_mark)
+
+    def _add_values(self, count: int, mark: yaml.Mark) -> None:
+        self._values += count
+        if self._values > MAX_VALUES:
+            raise self.refuse(mark, f"more than {MAX_VALUES:,} YAML values (counting each alias '*name' as the "
+                                    "values it stands for); split the prompt set or write fewer aliases")
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The file's text; a `PromptSetError` at the line of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = exc.start - line_start + 1
+        field = _key_of_line(data[line_start:exc.start].decode("utf-8", "replace"))
+        raise PromptSetError(str(path), line, field, f"byte 0x{data[exc.start]:02x} at column {column} is not UTF-8; "
+                                                    "save the file as UTF-8") from None
+
+
+_KEY_AT_LINE_START = re.compile(r"^[\s-]*([A-Za-z_][A-Za-z0-9_]*)\s*:")
+
+
+def _key_of_line(start_of_line: str) -> str | None:
+    """The key a line begins with (`  - id: ...` -> 'id'), to name the field of a problem found before parsing."""
+    m = _KEY_AT_LINE_START.match(start_of_line)
+    return m.group(1) if m else None
+
+
+_YAML_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _check_printable(path: Path, text: str) -> None:
+    """Raise a `PromptSetError` at the line of the first character YAML does not allow (control characters)."""
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if bad is None:
+        return
+    before = text[:bad.start()]
+    line = len(_YAML_LINE_BREAK.findall(before)) + 1
+    line_start = max(before.rfind(c) for c in "\n\r\x85\u2028\u2029") + 1
+    column = bad.start() - line_start + 1
+    raise PromptSetError(str(path), line, _key_of_line(before[line_start:]),
+                         f"control character U+{ord(bad.group()):04X} at column {column} is not allowed in YAML; "
+                         "remove it (in a double-quoted string, write it as an escape such as \\x01)")
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, refused up front when it is larger than `MAX_FILE_BYTES`, not UTF-8 or holds characters
+    YAML does not allow."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PromptSetError(str(path), None, None, f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise PromptSetError(str(path), None, None, f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, "
+                                                    "too large for a prompt set; split it into several files")
+    text = _decode(path, data)
+    _check_printable(path, text)
+    return text
+
+
+def _compose(path: Path, text: str) -> yaml.Node | None:
+    """The file's single YAML document as a node graph (None when empty), under `_LimitedLoader`'s limits."""
+    loader = _LimitedLoader(text, str(path))
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        raise yaml_syntax_error(str(path), exc) from None
+    except yaml.YAMLError as exc:
+        raise PromptSetError(str(path), None, None, f"YAML error: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 def _clip(text: str) -> str:
@@ -241,8 +418,22 @@ class _Reader:
         line = node.start_mark.line + 1 if node is not None else None
         return PromptSetError(str(self.path), line, field, problem)
 
-    def value(self, node: yaml.Node) -> Any:
-        return self._constructor.construct_object(node, deep=True)
+    def value(self, node: yaml.Node, field: str | None = None, ctx: str = "") -> Any:
+        """The Python value of `node`; a value its tag cannot build (`!!int abc`, `!!timestamp x`, bad base64, an
+        integer of more than 4,300 digits) is a `PromptSetError` at the node's line."""
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except Exception as exc:  # noqa: BLE001
+            # PyYAML's constructors fail on odd values with whatever their code trips on (ValueError, KeyError,
+            # IndexError for `!!int ''`, AttributeError for `!!timestamp x`): each is this node's value being
+            # unreadable. A failed build leaves the constructor's bookkeeping half-done: start clean.
+            self._constructor = yaml.SafeLoader("")
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            needs = _TAG_NEEDS.get(kind) or (exc.problem if isinstance(exc, yaml.MarkedYAMLError) else None) \
+                or f"a value its tag {shown(node.tag)} can build"
+            shown_value = shown(node.value, 40) if isinstance(node, yaml.ScalarNode) else _kind(node)
+            raise self.fail(node, field, f"{ctx}{shown_value} is not a valid !!{kind}: expected {needs} (to make "
+                                         "it a string, quote it and drop any tag)") from None
 
     def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...],
                 report: bool = True) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -252,7 +443,12 @@ class _Reader:
             raise self.fail(node, None, f"{what} must be a mapping of key: value, got {_kind(node)}")
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
-            key = self.value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            try:
+                key = self.value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            except PromptSetError as exc:
+                if report:
+                    self.note(exc)
+                continue
             problem = None
             if not isinstance(key, str):
                 problem = self.fail(key_node, None, f"{what} keys must be strings, got {_kind(key_node)}")
@@ -268,11 +464,11 @@ class _Reader:
         return out
 
     def scalar(self, node: yaml.Node, field: str, ctx: str, types: tuple[type, ...], type_name: str) -> Any:
-        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        value = self.value(node, field, ctx) if isinstance(node, yaml.ScalarNode) else None
         if not isinstance(node, yaml.ScalarNode) or isinstance(value, bool) and bool not in types \
                 or not isinstance(value, types):
-            shown = _kind(node) if not isinstance(node, yaml.ScalarNode) else f"{type(value).__name__} {value!r}"
-            raise self.fail(node, field, f"{ctx}must be {type_name}, got {shown}")
+            got = _kind(node) if not isinstance(node, yaml.ScalarNode) else f"{type(value).__name__} {shown(value)}"
+            raise self.fail(node, field, f"{ctx}must be {type_name}, got {got}")
         return value
 
     def text(self, node: yaml.Node, field: str, ctx: str = "", pattern: re.Pattern[str] | None = None) -> str:
@@ -280,37 +476,41 @@ class _Reader:
         if not value.strip():
             raise self.fail(node, field, f"{ctx}must not be empty")
         if pattern is not None and not pattern.match(value):
-            raise self.fail(node, field, f"{ctx}{value!r} must match {pattern.pattern}")
+            raise self.fail(node, field, f"{ctx}{shown(value)} must match {pattern.pattern}")
         return value.strip()
 
     def positive(self, node: yaml.Node, field: str, ctx: str = "") -> float:
         value = self.scalar(node, field, ctx, (int, float), "a number of seconds")
         if not value > 0:
-            raise self.fail(node, field, f"{ctx}must be positive, got {value}")
+            raise self.fail(node, field, f"{ctx}must be positive, got {shown(value)}")
+        if not value <= MAX_DURATION_S:  # also refuses .inf (and an int too large for a float)
+            raise self.fail(node, field, f"{ctx}must be at most {MAX_DURATION_S:g} seconds, got {shown(value)}")
         return float(value)
 
     def positive_int(self, node: yaml.Node, field: str, ctx: str = "") -> int:
         value = self.scalar(node, field, ctx, (int,), "a whole number")
-        if value <= 0:
-            raise self.fail(node, field, f"{ctx}must be positive, got {value}")
+        if not 0 < value <= MAX_FPS:
+            raise self.fail(node, field, f"{ctx}must be between 1 and {MAX_FPS}, got {shown(value)}")
         return int(value)
 
     def mode(self, node: yaml.Node, field: str, ctx: str = "") -> str:
         value = self.scalar(node, field, ctx, (str,), "a string")
         if value not in MODES:
-            raise self.fail(node, field, f"{ctx}must be one of {', '.join(MODES)}, got {value!r}")
+            raise self.fail(node, field, f"{ctx}must be one of {', '.join(MODES)}, got {shown(value)}")
         return value
 
     def resolution(self, node: yaml.Node, field: str) -> tuple[int, int]:
-        value = self.value(node)
-        if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*x\s*\d+\s*", value):
+        value = self.value(node, field)
+        if isinstance(value, str) and re.fullmatch(r"\s*\d{1,9}\s*x\s*\d{1,9}\s*", value):
             w, h = (int(v) for v in value.lower().split("x"))
         elif isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
             w, h = value
         else:
-            raise self.fail(node, field, f"must be WIDTHxHEIGHT (e.g. 1280x720) or [width, height], got {value!r}")
-        if w <= 0 or h <= 0:
-            raise self.fail(node, field, f"width and height must be positive, got {w}x{h}")
+            raise self.fail(node, field, f"must be WIDTHxHEIGHT (e.g. 1280x720) or [width, height], "
+                                         f"got {shown(value)}")
+        if not (0 < w <= MAX_SIDE_PX and 0 < h <= MAX_SIDE_PX):
+            raise self.fail(node, field, f"width and height must be between 1 and {MAX_SIDE_PX}, "
+                                         f"got {shown(w, 20)}x{shown(h, 20)}")
         return (w, h)
 
     def tags(self, node: yaml.Node, field: str, ctx: str) -> tuple[str, ...]:
@@ -326,10 +526,16 @@ class _Reader:
             except ValueError as exc:
                 raise self.fail(node, field, f"{ctx}{exc}") from None
             return ref
-        path = (self.path.parent / ref).resolve()
-        if not path.is_file():
-            raise self.fail(node, field, f"{ctx}image file not found: {path} (paths are relative to the YAML "
-                                         "file; or use 'shapes:<prompt>#frame=N')")
+        try:
+            path = (self.path.parent / ref).resolve()
+            found = path.is_file()
+        except (OSError, ValueError) as exc:  # a name too long for the OS, a NUL byte, a symlink loop
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise self.fail(node, field, f"{ctx}{shown(ref)} is not a usable file path ({reason}); paths are "
+                                         "relative to the YAML file, or use 'shapes:<prompt>#frame=N'") from None
+        if not found:
+            raise self.fail(node, field, f"{ctx}image file not found: {shown(str(path), 200)[1:-1]} (paths are "
+                                         "relative to the YAML file; or use 'shapes:<prompt>#frame=N')")
         return str(path)
 
 
@@ -338,23 +544,14 @@ def _kind(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    return f"{node.value!r}"
+    return shown(node.value)
 
 
 def load_prompt_set(path: str | Path) -> PromptSet:
     """Read and validate one prompt-set file. Raises `PromptSetError` (file, line, field) for one problem, and
     `PromptSetErrors` listing every problem when there are several."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PromptSetError(str(path), None, None, f"cannot read file: {exc.strerror or exc}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        raise yaml_syntax_error(str(path), exc) from None
-    except yaml.YAMLError as exc:
-        raise PromptSetError(str(path), None, None, f"YAML error: {exc}") from None
+    root = _compose(path, _read_text(path))
     r = _Reader(path)
     if root is None:
         raise PromptSetError(str(path), None, None, "file is empty; expected name, version and prompts")
@@ -429,7 +626,8 @@ def _read_items(r: _Reader, prompts_node: yaml.Node, defaults: dict[str, Any]) -
             continue
         if item.id in seen:
             id_node = r.mapping(node, "a prompt", _ITEM_KEYS, report=False)["id"][1]
-            r.note(r.fail(id_node, "id", f"duplicate prompt id {item.id!r} (first used on line {seen[item.id]})"))
+            r.note(r.fail(id_node, "id", f"duplicate prompt id {shown(item.id)} (first used on line "
+                                         f"{seen[item.id]})"))
             continue
         seen[item.id] = item.line
         items.append(item)
@@ -451,7 +649,7 @@ def _read_item(r: _Reader, node: yaml.Node, index: int, defaults: dict[str, Any]
             r.note(r.fail(node, required, f"missing required key in prompt #{index + 1}"))
     item_id = r.collect(r.text, fields["id"][1], "id", f"(prompt #{index + 1}) ", _ID_PATTERN) \
         if "id" in fields else None
-    ctx = f"(prompt {item_id!r}) " if item_id else f"(prompt #{index + 1}) "
+    ctx = f"(prompt {shown(item_id, 40)}) " if item_id else f"(prompt #{index + 1}) "
 
     def opt(key: str, read: Callable[[yaml.Node, str, str], Any]) -> Any:
         if key not in fields or _is_null(fields[key][1]):
@@ -552,8 +750,12 @@ def load_suite(name_or_path: str | Path) -> PromptSet:
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
         path = Path(text)
-        if not path.is_file():
-            raise ConfigError(f"prompt-set file not found: {path}")
+        try:
+            found = path.is_file()
+        except (OSError, ValueError):  # a name too long for the OS, a NUL byte
+            found = False
+        if not found:
+            raise ConfigError(f"prompt-set file not found: {shown(str(path), 200)[1:-1]}")
         return load_prompt_set(path)
     files = _suite_files()
     if text not in files:

@@ -4,6 +4,7 @@
     run(args: argparse.Namespace) -> int                 # does the work; returns the exit code
 
 User errors (`vbench_suite.errors.UserError`) become one line on stderr and exit code 2, never a traceback.
+(An error that lists several problems on purpose, like `suites.PromptSetErrors`, prints one line per problem.)
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from vbench_suite import __version__
-from vbench_suite.errors import UserError
+from vbench_suite.errors import UserError, one_line
 
 # Order here is the order in `--help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -42,6 +43,20 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+MAX_ERROR_LINES = 60
+"""At most this many lines of one user error are printed."""
+
+
+def print_user_error(exc: UserError) -> None:
+    """Print `exc` on stderr after 'vbench-suite: error: ': each of its lines flattened and bounded by
+    `errors.one_line` (control characters escaped, at most `errors.MAX_LINE_CHARS` characters), whatever the
+    message holds, so an input value can neither flood the terminal nor forge extra lines."""
+    lines = exc.message_lines() or [type(exc).__name__]
+    if len(lines) > MAX_ERROR_LINES:
+        lines = lines[:MAX_ERROR_LINES - 1] + [f"... and {len(lines) - MAX_ERROR_LINES + 1} more line(s)"]
+    print("vbench-suite: error: " + "\n".join(one_line(line) for line in lines), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -49,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except UserError as exc:
-        print(f"vbench-suite: error: {exc}", file=sys.stderr)
+        print_user_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vbench-suite: interrupted; finished results are on disk, run the same command again to resume.",
