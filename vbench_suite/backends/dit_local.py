@@ -181,8 +181,8 @@ class DiTLocalBackend(Backend):
         image = first = last = None
         if request.mode in ("i2v", "hybrid"):
             if len(request.images) != 1:
-                raise RequestError(f"mode '{request.mode}' needs one conditioning image in request.images, "
-                                   f"got {len(request.images)}")
+                raise RequestError(f"mode '{request.mode}' needs a conditioning image in request.images (exactly "
+                                   f"one), got {len(request.images)}")
             image = load_image(request.images[0], size)
         if request.mode == "keyframes":
             if request.first_frame is None and request.last_frame is None:
