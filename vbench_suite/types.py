@@ -11,6 +11,19 @@ from typing import Any, Literal, Mapping
 
 Mode = Literal["t2v", "i2v", "hybrid", "keyframes"]
 MODES: tuple[str, ...] = ("t2v", "i2v", "hybrid", "keyframes")
+KeyframeRule = Literal["first_and_last", "first", "first_or_last"]
+KEYFRAME_RULES: dict[str, tuple[frozenset[str], ...]] = {
+    "first_and_last": (frozenset({"first", "last"}),),
+    "first": (frozenset({"first"}), frozenset({"first", "last"})),
+    "first_or_last": (frozenset({"first"}), frozenset({"last"}), frozenset({"first", "last"})),
+}
+"""Keyframe rule -> the sets of keyframes (first / last) a request may carry under it. 'first_and_last': both
+are required (e.g. Pika's pikaframes); 'first': the first is required, the last optional (Veo's `image` +
+optional `lastFrame`); 'first_or_last': either or both (the local DiT holds whichever it is given)."""
+KEYFRAME_RULE_TEXT: dict[str, str] = {"first_and_last": "both a first_frame and a last_frame",
+                                      "first": "a first_frame (a last_frame is optional)",
+                                      "first_or_last": "a first_frame, a last_frame or both"}
+"""How an unsupported-request reason names what each rule needs."""
 Status = Literal["ok", "refused", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "refused", "failed")
 
@@ -234,10 +247,21 @@ class ModeCapabilities:
     """The backend's own (width, height) for this mode when the user gives none."""
     default_fps: int | None = None
     """The backend's own frame rate for this mode when the user gives none."""
+    keyframes: KeyframeRule = "first_or_last"
+    """Which keyframes a 'keyframes' request must carry (see `KEYFRAME_RULES`); checked in that mode only."""
+    min_images: int = 0
+    """Fewest conditioning images (`request.images`) a request in this mode must carry (1 for i2v / hybrid)."""
+    max_images: int | None = None
+    """Most conditioning images the backend uses in this mode; None means any. Checked so that no image a
+    request carries is silently dropped."""
 
     def __post_init__(self) -> None:
         if self.size_multiple < 1 or self.frame_multiple < 1:
             raise ValueError("size_multiple and frame_multiple must be >= 1")
+        if self.keyframes not in KEYFRAME_RULES:
+            raise ValueError(f"keyframes must be one of {', '.join(KEYFRAME_RULES)}, got {self.keyframes!r}")
+        if self.min_images < 0 or (self.max_images is not None and self.max_images < self.min_images):
+            raise ValueError("need 0 <= min_images <= max_images")
         if self.frame_multiple > 1 and self.durations_s:
             raise ValueError("a frame-count rule and a list of durations cannot both decide the duration")
 
@@ -307,8 +331,28 @@ class ModeCapabilities:
                              f"counts of the form {self.frame_multiple}k+{self.frame_remainder})")
         return (dataclasses.replace(request, **changes) if changes else request), tuple(notes)
 
+    def check_inputs(self, request: GenerationRequest) -> str | None:
+        """Why the conditioning inputs of `request` (keyframes, images) do not suit this mode, or None.
+        Fitting never changes these, so a request rejected here is unsupported whatever its settings."""
+        if request.mode == "keyframes":
+            given = frozenset(k for k, path in (("first", request.first_frame), ("last", request.last_frame)) if path)
+            if given not in KEYFRAME_RULES[self.keyframes]:
+                carried = " and ".join(f"{k}_frame" for k in ("first", "last") if k in given) or "no keyframe"
+                return f"mode 'keyframes' needs {KEYFRAME_RULE_TEXT[self.keyframes]}; the request has {carried}"
+        n = len(request.images)
+        if n < self.min_images:
+            return (f"mode '{request.mode}' needs {self.min_images} conditioning image"
+                    f"{'s' if self.min_images > 1 else ''}; the request has {n}")
+        if self.max_images is not None and n > self.max_images:
+            return (f"mode '{request.mode}' uses at most {self.max_images} conditioning image"
+                    f"{'s' if self.max_images != 1 else ''}; the request has {n}")
+        return None
+
     def check(self, request: GenerationRequest) -> str | None:
         """Why `request` (already known to be in this mode) is outside these limits, or None."""
+        inputs = self.check_inputs(request)
+        if inputs is not None:
+            return inputs
         if self.durations_s and request.duration_s not in self.durations_s:
             return (f"duration {request.duration_s:g}s not supported in mode '{request.mode}' (supports "
                     f"{', '.join(f'{d:g}' for d in self.durations_s)} s)")

@@ -20,6 +20,7 @@ the batch (the GPU is held for it), charged at `price_per_hour`. A batch's compu
 """
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from collections.abc import Sequence
@@ -113,9 +114,12 @@ class DiTLocalBackend(Backend):
         cfg = self._pipeline.cfg if self._pipeline is not None else PipelineConfig.load(self.weights or WEIGHTS_DIR)
         size = cfg.autoencoder.image_size
         clip_s = cfg.num_frames / FPS
-        return Capabilities.same(MODES, ModeCapabilities(
-            max_duration_s=clip_s, resolutions=((size, size),), fps=(FPS,),
-            default_duration_s=clip_s, default_resolution=(size, size), default_fps=FPS))
+        limits = ModeCapabilities(max_duration_s=clip_s, resolutions=((size, size),), fps=(FPS,),
+                                  default_duration_s=clip_s, default_resolution=(size, size), default_fps=FPS,
+                                  keyframes="first_or_last")
+        # One conditioning image in i2v / hybrid; keyframes hold whichever of first / last is given (`to_spec`).
+        with_image = dataclasses.replace(limits, min_images=1, max_images=1)
+        return Capabilities.of({m: with_image if m in ("i2v", "hybrid") else limits for m in MODES})
 
     def not_configured_reason(self) -> str | None:
         try:
@@ -176,8 +180,9 @@ class DiTLocalBackend(Backend):
             segments = [Segment(0, n - 1, request.prompt)]
         image = first = last = None
         if request.mode in ("i2v", "hybrid"):
-            if not request.images:
-                raise RequestError(f"mode '{request.mode}' needs a conditioning image in request.images")
+            if len(request.images) != 1:
+                raise RequestError(f"mode '{request.mode}' needs a conditioning image in request.images (exactly "
+                                   f"one), got {len(request.images)}")
             image = load_image(request.images[0], size)
         if request.mode == "keyframes":
             if request.first_frame is None and request.last_frame is None:

@@ -634,6 +634,15 @@ def image_data_uri(path: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def single_image(request: GenerationRequest) -> str:
+    """The one conditioning image of an i2v / hybrid request; ValueError unless there is exactly one (adapters
+    send one image: capabilities declare `min_images = max_images = 1` so no image is silently dropped)."""
+    if len(request.images) != 1:
+        raise ValueError(f"mode '{request.mode}' sends exactly one conditioning image; the request has "
+                         f"{len(request.images)}")
+    return request.images[0]
+
+
 def aspect_ratio(width: int, height: int) -> str:
     """'16:9'-style ratio of a resolution (reduced by the gcd)."""
     g = math.gcd(width, height) or 1

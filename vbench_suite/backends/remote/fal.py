@@ -9,12 +9,14 @@ from our own base URL (never from the answer) so the key is only ever sent to th
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 import httpx
 
 from vbench_suite.backends.remote.base import (ErrorVerdict, HttpCall, JobPhase, JobStatus, RemoteBackend,
-                                               aspect_ratio, image_data_uri, ratio_resolutions)
+                                               aspect_ratio, image_data_uri, ratio_resolutions,
+                                               single_image)
 from vbench_suite.backends.base import GenerationContext
 from vbench_suite.errors import BackendNotConfigured, ConfigError
 from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, GenerationResult, ModeCapabilities
@@ -31,6 +33,19 @@ DEFAULT_DURATION_S = 5.0
 """Duration `generate` asks for when the user names none (most fal video models offer 5 s)."""
 DEFAULT_RESOLUTION = (1280, 720)
 """Size `generate` asks for when the user names none (720p 16:9, offered by every fal video model we know)."""
+
+
+IMAGE_INPUTS: dict[str, Any] = {"min_images": 1, "max_images": 1}
+"""i2v / hybrid endpoints take one image (`image_url`)."""
+KEYFRAME_INPUTS: dict[str, Any] = {"keyframes": "first_and_last"}
+"""Keyframe endpoints (Pika's pikaframes: `image_urls`, 2 to 5 images) need a first and a last frame."""
+
+
+def first_and_last(request: GenerationRequest) -> list[str]:
+    """`image_urls` of a keyframes request; ValueError unless it has both frames (see `KEYFRAME_INPUTS`)."""
+    if not (request.first_frame and request.last_frame):
+        raise ValueError("fal keyframe endpoints take image_urls of at least two frames: first and last")
+    return [image_data_uri(request.first_frame), image_data_uri(request.last_frame)]
 
 
 def app_id(endpoint: str) -> str:
@@ -102,8 +117,12 @@ class FalQueueBackend(RemoteBackend):
                                  duration_format=self.duration_format)
 
     def capabilities(self) -> Capabilities:
-        """One entry per configured endpoint's modes; any size (the aspect ratio is sent), `durations` if given."""
-        return Capabilities.same(tuple(self.endpoints) or ("t2v",), self.mode_limits())
+        """One entry per configured endpoint's modes; any size (the aspect ratio is sent), `durations` if given.
+        Image modes send one image; keyframes send `image_urls` [first, last], so both frames are required."""
+        limits = self.mode_limits()
+        per_mode = {"i2v": IMAGE_INPUTS, "hybrid": IMAGE_INPUTS, "keyframes": KEYFRAME_INPUTS}
+        return Capabilities.of({mode: dataclasses.replace(limits, **per_mode.get(mode, {}))
+                                for mode in tuple(self.endpoints) or ("t2v",)})
 
     def mode_limits(self) -> ModeCapabilities:
         """The limits every mode of this endpoint set shares."""
@@ -123,19 +142,12 @@ class FalQueueBackend(RemoteBackend):
         elif self.duration_format == "str":
             args["duration"] = str(int(request.duration_s))
         if request.mode in ("i2v", "hybrid"):
-            args[self.image_field] = image_data_uri(request.images[0])
+            args[self.image_field] = image_data_uri(single_image(request))
         elif request.mode == "keyframes":
-            args["image_urls"] = [image_data_uri(request.first_frame or ""), image_data_uri(request.last_frame or "")]
+            args["image_urls"] = first_and_last(request)
         else:
             args.setdefault("aspect_ratio", aspect_ratio(*request.resolution))
         return args
-
-    def check_request(self, request: GenerationRequest) -> str | None:
-        if request.mode in ("i2v", "hybrid") and not request.images:
-            return f"mode '{request.mode}' needs an image"
-        if request.mode == "keyframes" and not (request.first_frame and request.last_frame):
-            return "keyframes mode needs first_frame and last_frame"
-        return None
 
     def build_create(self, request: GenerationRequest) -> HttpCall:
         return HttpCall("POST", f"/{self.model_id(request)}", json=self.build_arguments(request))
@@ -235,7 +247,7 @@ class PikaBackend(FalQueueBackend):
         if min(w, h) not in PIKA_SHORT_SIDES or aspect_ratio(w, h) not in PIKA_RATIOS:
             return (f"resolution {w}x{h} not offered by Pika (short side 720 or 1080, ratio one of "
                     f"{', '.join(PIKA_RATIOS)})")
-        return super().check_request(request)
+        return None
 
     def build_arguments(self, request: GenerationRequest) -> dict[str, Any]:
         w, h = request.resolution
@@ -246,7 +258,7 @@ class PikaBackend(FalQueueBackend):
         if request.mode == "t2v":
             args["aspect_ratio"] = aspect_ratio(w, h)
         elif request.mode == "keyframes":
-            args["image_urls"] = [image_data_uri(request.first_frame or ""), image_data_uri(request.last_frame or "")]
+            args["image_urls"] = first_and_last(request)
         else:
-            args["image_url"] = image_data_uri(request.images[0])
+            args["image_url"] = image_data_uri(single_image(request))
         return args

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from vbench_suite.backends.remote.base import ErrorVerdict, HttpCall, JobPhase, JobStatus, RemoteBackend, image_data_uri
+from vbench_suite.backends.remote.base import (ErrorVerdict, HttpCall, JobPhase, JobStatus, RemoteBackend, image_data_uri,
+                                               single_image)
 from vbench_suite.errors import ConfigError
 from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, ModeCapabilities
 
@@ -28,21 +29,30 @@ DEFAULT_DURATION_S = 5.0
 """Runway requires a duration and has no default of its own; the adapter's choice (its documented example)."""
 
 
-def _limits(durations: tuple[float, ...], ratios: tuple[tuple[int, int], ...]) -> ModeCapabilities:
+def _limits(durations: tuple[float, ...], ratios: tuple[tuple[int, int], ...], images: int = 0) -> ModeCapabilities:
+    """One mode's limits; `images` is how many conditioning images the mode takes (exactly that many).
+    Keyframes (veo3.1 models): `promptImage` positions 'first' and 'last', a last frame only with a first."""
     default = DEFAULT_DURATION_S if DEFAULT_DURATION_S in durations else max(durations)
     return ModeCapabilities(durations_s=durations, max_duration_s=max(durations), resolutions=ratios,
-                            default_duration_s=default, default_resolution=ratios[0])
+                            default_duration_s=default, default_resolution=ratios[0], keyframes="first",
+                            min_images=images, max_images=images)
+
+
+def _veo_modes() -> Capabilities:
+    return Capabilities.of({"t2v": _limits(VEO_DURATIONS, VEO_RATIOS), "i2v": _limits(VEO_DURATIONS, VEO_RATIOS, 1),
+                            "hybrid": _limits(VEO_DURATIONS, VEO_RATIOS, 1),
+                            "keyframes": _limits(VEO_DURATIONS, VEO_RATIOS)})
 
 
 MODELS: dict[str, Capabilities] = {
     # Per model and mode, from Runway's SDK types (see docs/vendors.md): the payload builder sends exactly these.
     "gen4.5": Capabilities.of({"t2v": _limits(GEN_DURATIONS, T2V_RATIOS_GEN45),
-                               "i2v": _limits(GEN_DURATIONS, I2V_RATIOS_GEN),
-                               "hybrid": _limits(GEN_DURATIONS, I2V_RATIOS_GEN)}),
-    "gen4_turbo": Capabilities.of({"i2v": _limits(GEN_DURATIONS, I2V_RATIOS_GEN),
-                                   "hybrid": _limits(GEN_DURATIONS, I2V_RATIOS_GEN)}),
-    "veo3.1": Capabilities.same(("t2v", "i2v", "hybrid", "keyframes"), _limits(VEO_DURATIONS, VEO_RATIOS)),
-    "veo3.1_fast": Capabilities.same(("t2v", "i2v", "hybrid", "keyframes"), _limits(VEO_DURATIONS, VEO_RATIOS)),
+                               "i2v": _limits(GEN_DURATIONS, I2V_RATIOS_GEN, 1),
+                               "hybrid": _limits(GEN_DURATIONS, I2V_RATIOS_GEN, 1)}),
+    "gen4_turbo": Capabilities.of({"i2v": _limits(GEN_DURATIONS, I2V_RATIOS_GEN, 1),
+                                   "hybrid": _limits(GEN_DURATIONS, I2V_RATIOS_GEN, 1)}),
+    "veo3.1": _veo_modes(),
+    "veo3.1_fast": _veo_modes(),
 }
 """Capabilities of each model Runway serves through this adapter."""
 STATUS_PHASE: dict[str, JobPhase] = {"PENDING": "queued", "THROTTLED": "queued", "RUNNING": "running",
@@ -52,6 +62,17 @@ REFUSAL_CODE_PREFIXES = ("SAFETY.", "INPUT_PREPROCESSING.SAFETY")
 """failureCode prefixes that mean content moderation."""
 RETRIABLE_CODE_PREFIXES = ("INTERNAL", "INPUT_PREPROCESSING.INTERNAL")
 """failureCode prefixes where trying again may succeed."""
+
+
+def keyframe_images(request: GenerationRequest) -> list[dict[str, str]]:
+    """`promptImage` for a keyframes request: the first frame, then the last one if given. ValueError without a
+    first frame (Runway takes no last frame alone; capabilities declare `keyframes='first'`)."""
+    if not request.first_frame:
+        raise ValueError("Runway keyframes need a first frame (a last frame is only accepted with one)")
+    images = [{"uri": image_data_uri(request.first_frame), "position": "first"}]
+    if request.last_frame:
+        images.append({"uri": image_data_uri(request.last_frame), "position": "last"})
+    return images
 
 
 class RunwayBackend(RemoteBackend):
@@ -88,13 +109,6 @@ class RunwayBackend(RemoteBackend):
     def capabilities(self) -> Capabilities:
         return MODELS[self.model]
 
-    def check_request(self, request: GenerationRequest) -> str | None:
-        if request.mode in ("i2v", "hybrid") and not request.images:
-            return f"mode '{request.mode}' needs an image"
-        if request.mode == "keyframes" and not (request.first_frame and request.last_frame):
-            return "keyframes mode needs first_frame and last_frame"
-        return None
-
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}", "X-Runway-Version": RUNWAY_VERSION}
 
@@ -107,10 +121,9 @@ class RunwayBackend(RemoteBackend):
         if request.mode == "t2v":
             return HttpCall("POST", "/v1/text_to_video", json=body)
         if request.mode == "keyframes":
-            body["promptImage"] = [{"uri": image_data_uri(request.first_frame or ""), "position": "first"},
-                                   {"uri": image_data_uri(request.last_frame or ""), "position": "last"}]
+            body["promptImage"] = keyframe_images(request)
         else:
-            body["promptImage"] = image_data_uri(request.images[0])
+            body["promptImage"] = image_data_uri(single_image(request))
         return HttpCall("POST", "/v1/image_to_video", json=body)
 
     def parse_create(self, body: Any) -> dict[str, Any]:

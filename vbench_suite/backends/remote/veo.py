@@ -12,11 +12,12 @@ REST create still exists on the Gemini API is UNVERIFIED here (`api_version` opt
 from __future__ import annotations
 
 import base64
+import dataclasses
 import mimetypes
 from pathlib import Path
 from typing import Any, Mapping
 
-from vbench_suite.backends.remote.base import MAX_INLINE_IMAGE_BYTES, HttpCall, JobStatus, RemoteBackend
+from vbench_suite.backends.remote.base import MAX_INLINE_IMAGE_BYTES, HttpCall, JobStatus, RemoteBackend, single_image
 from vbench_suite.errors import ConfigError
 from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, ModeCapabilities
 
@@ -37,12 +38,15 @@ DEFAULT_DURATION_S = 8.0
 
 
 def model_capabilities(model: str) -> Capabilities:
-    """Every mode shares the limits; the 3.0 models stop at 1080p."""
+    """Every mode shares the size and duration limits; the 3.0 models stop at 1080p. Image modes send one
+    `image`; keyframes send the first frame as `image` and the last, if any, as `lastFrame` (the API takes
+    `lastFrame` only together with `image`)."""
     large = FULL_HD + (UHD if model.startswith("veo-3.1") else ())
     limits = ModeCapabilities(durations_s=DURATIONS, max_duration_s=max(DURATIONS), resolutions=HD + large,
                               durations_by_resolution=tuple((r, (LONG_ONLY_DURATION_S,)) for r in large),
-                              default_duration_s=DEFAULT_DURATION_S, default_resolution=HD[0])
-    return Capabilities.same(("t2v", "i2v", "hybrid", "keyframes"), limits)
+                              default_duration_s=DEFAULT_DURATION_S, default_resolution=HD[0], keyframes="first")
+    with_image = dataclasses.replace(limits, min_images=1, max_images=1)
+    return Capabilities.of({"t2v": limits, "i2v": with_image, "hybrid": with_image, "keyframes": limits})
 RETRIABLE_RPC_CODES: frozenset[int] = frozenset({4, 8, 10, 13, 14, 429, 500, 503, 504})
 """Operation error codes (gRPC or HTTP style) where trying again may succeed."""
 
@@ -92,10 +96,6 @@ class VeoBackend(RemoteBackend):
         return model_capabilities(self.model)
 
     def check_request(self, request: GenerationRequest) -> str | None:
-        if request.mode in ("i2v", "hybrid") and not request.images:
-            return f"mode '{request.mode}' needs an image"
-        if request.mode == "keyframes" and not (request.first_frame and request.last_frame):
-            return "keyframes mode needs first_frame and last_frame"
         if min(request.resolution) > 720 and request.duration_s != LONG_ONLY_DURATION_S:
             return "1080p and 4k need 8 s"
         return None
@@ -107,10 +107,13 @@ class VeoBackend(RemoteBackend):
         w, h = request.resolution
         instance: dict[str, Any] = {"prompt": request.prompt}
         if request.mode in ("i2v", "hybrid"):
-            instance["image"] = _inline_image(request.images[0])
+            instance["image"] = _inline_image(single_image(request))
         elif request.mode == "keyframes":
-            instance["image"] = _inline_image(request.first_frame or "")
-            instance["lastFrame"] = _inline_image(request.last_frame or "")
+            if not request.first_frame:
+                raise ValueError("Veo keyframes need a first frame (`lastFrame` is only accepted with `image`)")
+            instance["image"] = _inline_image(request.first_frame)
+            if request.last_frame:
+                instance["lastFrame"] = _inline_image(request.last_frame)
         parameters: dict[str, Any] = {"aspectRatio": "16:9" if w >= h else "9:16",
                                       "resolution": self.resolution_label(request),
                                       "durationSeconds": int(request.duration_s), "sampleCount": 1}
