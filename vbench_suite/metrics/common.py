@@ -5,16 +5,23 @@ No torch here: the registry and the CLI import this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vbench_suite.errors import VideoError
+from vbench_suite.errors import MetricUnavailable, VideoError
 from vbench_suite.metrics.base import MetricInfo, ScoringItem
 from vbench_suite.types import ScoreRecord, make_extra
 from vbench_suite.video.read import DecodedVideo, read_video
 
+log = logging.getLogger(__name__)
+MAX_REASON_CHARS = 500
+"""A reason is one line of at most this many characters (an exception text can be megabytes)."""
 
+
+class ItemError(Exception):
+    """This item cannot be scored by this metric; the message is the reason shown in its 'error' record."""
 
 def default_cache_dir() -> Path:
     """$VBENCH_CACHE_DIR, else the per-user cache dir (one definition: `vbench_suite.paths.cache_dir`)."""
@@ -57,6 +64,37 @@ def load_video(item: ScoringItem, info: MetricInfo, profile: str, *,
     except MemoryError:
         return record(info, "error", reason=f"{path or item.video_path}: too large to decode in memory",
                       profile=profile, item=item)
+
+
+def failure_reason(path: str, exc: BaseException) -> str:
+    """One bounded line naming `path` and what went wrong (the exception type too when it is not a known kind)."""
+    if isinstance(exc, (VideoError, ItemError)):
+        text = str(exc)
+    elif isinstance(exc, MemoryError):
+        text = "too large to score in memory"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split()) or type(exc).__name__
+    if not text.startswith(str(path)):
+        text = f"{path}: {text}"
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 3] + "..."
+
+
+def score_one(info: MetricInfo, profile: str, item: ScoringItem, compute: Callable[[], ScoreRecord]) -> ScoreRecord:
+    """`compute()` for one item; any failure becomes this item's 'error' record, so the other items are still scored.
+
+    `MetricUnavailable` propagates: it concerns the metric, not the item. An unexpected exception (not a bad file or
+    an `ItemError`) is also logged with its traceback, since it may be a bug.
+    """
+    try:
+        return compute()
+    except MetricUnavailable:
+        raise
+    except (VideoError, ItemError, MemoryError) as exc:
+        return record(info, "error", reason=failure_reason(item.video_path, exc), profile=profile, item=item)
+    except Exception as exc:  # one item must never blank the metric for the others
+        log.exception("%s failed on %s", info.name, item.video_path)
+        return record(info, "error", reason=failure_reason(item.video_path, exc), profile=profile, item=item)
 
 
 def unavailable(info: MetricInfo, reason: str, profile: str = "") -> ScoreRecord:
