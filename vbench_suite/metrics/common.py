@@ -1,4 +1,4 @@
-"""Helpers shared by the metric modules: the cache directory, record construction, safe video loading.
+"""Helpers shared by the metric modules: the cache directory, record construction, per-item failure isolation.
 
 No torch here: the registry and the CLI import this module.
 """
@@ -13,7 +13,6 @@ from typing import Any
 from vbench_suite.errors import MetricUnavailable, VideoError
 from vbench_suite.metrics.base import MetricInfo, ScoringItem
 from vbench_suite.types import ScoreRecord, make_extra
-from vbench_suite.video.read import DecodedVideo, read_video
 
 log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 500
@@ -22,6 +21,7 @@ MAX_REASON_CHARS = 500
 
 class ItemError(Exception):
     """This item cannot be scored by this metric; the message is the reason shown in its 'error' record."""
+
 
 def default_cache_dir() -> Path:
     """$VBENCH_CACHE_DIR, else the per-user cache dir (one definition: `vbench_suite.paths.cache_dir`)."""
@@ -52,18 +52,6 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 def video_label(item: ScoringItem) -> str:
     return item.key[:12] or item.prompt_id or Path(item.video_path).name
-
-
-def load_video(item: ScoringItem, info: MetricInfo, profile: str, *,
-               max_frames: int | None = None, path: str | None = None) -> DecodedVideo | ScoreRecord:
-    """Decode the item's video (or `path`); a bad file becomes an 'error' record naming the file and the reason."""
-    try:
-        return read_video(path or item.video_path, max_frames=max_frames)
-    except VideoError as exc:
-        return record(info, "error", reason=str(exc), profile=profile, item=item)
-    except MemoryError:
-        return record(info, "error", reason=f"{path or item.video_path}: too large to decode in memory",
-                      profile=profile, item=item)
 
 
 def failure_reason(path: str, exc: BaseException) -> str:
