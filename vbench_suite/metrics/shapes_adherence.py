@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
 from vbench_suite.metrics.common import record, score_one
 from vbench_suite.shapes.checker import check_adherence
-from vbench_suite.shapes.grammar import GRAMMAR_VERSION
-from vbench_suite.shapes.parse import SceneSpec, parse_prompt
+from vbench_suite.shapes.grammar import GRAMMAR_VERSION, SceneSpec
+from vbench_suite.shapes.parse import parse_prompt
 from vbench_suite.types import ScoreRecord
 from vbench_suite.video.read import read_video
 
