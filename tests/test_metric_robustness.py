@@ -256,3 +256,21 @@ def test_streamed_fvd_clip_is_identical_to_whole_video_preprocessing(tmp_path: P
     assert clip.shape == expected.shape == (16, 224, 224, 3) and clip.is_contiguous()
     assert torch.equal(clip, expected)
     assert facts["fps"] == pytest.approx(8.0) and facts["width"] == 60
+
+
+def test_streamed_clipsim_embeddings_equal_whole_video(tmp_path: Path) -> None:
+    """Same sampled frames, same batches: the streamed embeddings are the whole-array ones exactly (mp4: counted
+    in a first pass, since the container's frame count is not trusted)."""
+    open_clip = pytest.importorskip("open_clip")
+    from test_clip import tiny_clip
+    from vbench_suite.metrics.clip import CLIPSim, uniform_frame_indices
+
+    path = mp4(tmp_path / "c.mp4", moving_video(23, h=48, w=64, seed=4))
+    metric = CLIPSim(model=tiny_clip(), tokenizer=open_clip.get_tokenizer("ViT-B-32"), frames=8, batch_size=3,
+                     injected_label="random-init-test")
+    whole = read_video(path)
+    with torch.inference_mode():
+        streamed, facts = metric.encode_video(str(path))
+        expected = metric.encode_frames(whole.frames[uniform_frame_indices(whole.num_frames, 8)])
+    assert streamed.shape == (8, 32) and torch.equal(streamed, expected)
+    assert facts == whole.describe()

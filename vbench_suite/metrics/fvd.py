@@ -251,7 +251,8 @@ class I3DFeatureExtractor:
         return self.clip_logits(clips)
 
     def clip_logits(self, clips: Sequence["torch.Tensor"]) -> np.ndarray:  # noqa: F821
-        """Preprocessed clips, each float32 (T, 224, 224, 3) (`preprocess_clip(...).permute(1, 2, 3, 0)`) -> (B, 400)."""
+        """Preprocessed clips, each float32 (T, 224, 224, 3) as `preprocess_clip(...).permute(1, 2, 3, 0)` gives
+        them -> (B, 400) logits."""
         import torch
 
         if not clips:
