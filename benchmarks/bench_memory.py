@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -72,12 +73,40 @@ def build_video(path: Path, frames: int, width: int = 1920, height: int = 1080, 
     return path
 
 
-def measure(metric: str, video: Path, code: Path, cache: Path) -> dict[str, object]:
-    """Run `_CHILD` for one metric in a fresh interpreter with `code` first on the path; its JSON line."""
+def measure(metric: str, video: Path, code: Path, cache: Path, timeout_s: float | None) -> dict[str, object]:
+    """Run `_CHILD` for one metric in a fresh interpreter with `code` first on the path; its JSON line.
+
+    With `timeout_s`, a child still running then is stopped and the result is its peak so far (`VmHWM`, polled
+    every half second): a lower bound, marked `stopped_after_s`.
+    """
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    out = subprocess.run([sys.executable, "-c", _CHILD, metric, str(video), str(cache)], env=env, check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, metric, str(video), str(cache)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    start, hwm_mb = time.monotonic(), 0.0
+    while proc.poll() is None:
+        hwm_mb = max(hwm_mb, _vm_hwm_mb(proc.pid))
+        if timeout_s is not None and time.monotonic() - start > timeout_s:
+            proc.kill()
+            proc.wait()
+            return {"metric": metric, "peak_mb": hwm_mb, "peak_after_model_mb": float("nan"),
+                    "seconds": time.monotonic() - start, "status": ["stopped"], "value": [], "reason": [],
+                    "stopped_after_s": round(time.monotonic() - start)}
+        time.sleep(0.5)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{metric}: the scoring process failed:\n{err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    """Peak resident set of a live process (Linux), 0.0 when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def main() -> None:
@@ -86,6 +115,8 @@ def main() -> None:
     ap.add_argument("--metrics", default="lpips_temporal")
     ap.add_argument("--code", type=Path, default=REPO, help="checkout whose vbench_suite is measured")
     ap.add_argument("--video", type=Path, default=None, help="where to keep the built video (reused if present)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="stop a scoring process after this many seconds and report its peak so far (a lower bound)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="vbench-mem-") as tmp:
         video = args.video or Path(tmp) / f"hd-{args.frames}.mp4"
@@ -95,7 +126,11 @@ def main() -> None:
               f"decoded whole it is {args.frames * 1920 * 1080 * 3 / 1e9:.2f} GB of uint8 RGB")
         print(f"code: {args.code}")
         for metric in args.metrics.split(","):
-            r = measure(metric, video, args.code, Path(tmp) / "cache")
+            r = measure(metric, video, args.code, Path(tmp) / "cache", args.timeout)
+            if "stopped_after_s" in r:
+                print(f"{metric:<16} peak RSS >= {r['peak_mb'] / 1024:6.2f} GiB: stopped after "
+                      f"{r['stopped_after_s']} s, still scoring (a lower bound)")
+                continue
             print(f"{metric:<16} peak RSS {r['peak_mb'] / 1024:6.2f} GiB (model loaded: "
                   f"{r['peak_after_model_mb'] / 1024:.2f} GiB)  {r['seconds']:.0f} s  status {r['status']} "
                   f"value {r['value']} {r['reason'] or ''}")

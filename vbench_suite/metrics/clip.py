@@ -27,7 +27,7 @@ import numpy as np
 
 from vbench_suite.errors import ConfigError, MetricUnavailable
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
-from vbench_suite.metrics.common import record, score_one, unavailable
+from vbench_suite.metrics.common import bound_heap_growth, record, score_one, unavailable
 from vbench_suite.metrics.weights import sha256_file
 from vbench_suite.types import ScoreRecord
 from vbench_suite.video.read import open_video
@@ -217,6 +217,8 @@ class CLIPSim(Metric):
 
     def score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
         import torch
+
+        bound_heap_growth()                 # frame-sized buffers come and go per batch: keep RSS flat
 
         self._dev = self.device or ctx.device
         try:

@@ -33,7 +33,7 @@ import numpy as np
 
 from vbench_suite.errors import ConfigError, MetricUnavailable, VideoError
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
-from vbench_suite.metrics.common import ItemError, failure_reason, record, unavailable
+from vbench_suite.metrics.common import ItemError, bound_heap_growth, failure_reason, record, unavailable
 from vbench_suite.metrics.frechet import (BiasFit, FeatureStats, FrechetResult, bootstrap_ci, fit_fd_infinity,
                                           frechet_from_features, frechet_from_stats)
 from vbench_suite.metrics.weights import I3D_K400, sha256_file
@@ -424,6 +424,7 @@ class FVD(Metric):
         return ReferenceFeatures(feats, errors)
 
     def score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
+        bound_heap_growth()                 # frame-sized buffers come and go per frame: keep RSS flat
         pid = self.profile.id
         try:
             feats, ok, bad, meta = self._features([it.video_path for it in items], ctx)

@@ -32,7 +32,8 @@ from torch import nn
 
 from vbench_suite.errors import ConfigError, MetricUnavailable, VideoError
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
-from vbench_suite.metrics.common import ItemError, failure_reason, record, score_one, unavailable
+from vbench_suite.metrics.common import (ItemError, bound_heap_growth, failure_reason, record, score_one,
+                                         unavailable)
 from vbench_suite.metrics.weights import LPIPS_ALEX, LPIPS_VGG, WeightFile, flatten, load_weight
 from vbench_suite.types import ScoreRecord
 from vbench_suite.video.read import VideoStream, open_video
@@ -213,6 +214,7 @@ class _LPIPSMetric(Metric):
         return self.device or ctx.device
 
     def score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
+        bound_heap_growth()                 # frame-sized buffers come and go per chunk: keep RSS flat
         try:
             self.model(ctx)
         except MetricUnavailable as exc:
