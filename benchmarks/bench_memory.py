@@ -80,8 +80,10 @@ def measure(metric: str, video: Path, code: Path, cache: Path, timeout_s: float 
     every half second): a lower bound, marked `stopped_after_s`.
     """
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    # Output goes to files, not pipes: a child writing more than a pipe holds would block while we only poll it.
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, metric, str(video), str(cache)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     start, hwm_mb = time.monotonic(), 0.0
     while proc.poll() is None:
         hwm_mb = max(hwm_mb, _vm_hwm_mb(proc.pid))
@@ -92,9 +94,10 @@ def measure(metric: str, video: Path, code: Path, cache: Path, timeout_s: float 
                     "seconds": time.monotonic() - start, "status": ["stopped"], "value": [], "reason": [],
                     "stopped_after_s": round(time.monotonic() - start)}
         time.sleep(0.5)
-    out, err = proc.communicate()
+    log.seek(0)
+    out = log.read()
     if proc.returncode != 0:
-        raise SystemExit(f"{metric}: the scoring process failed:\n{err[-2000:]}")
+        raise SystemExit(f"{metric}: the scoring process failed:\n{out[-2000:]}")
     return json.loads(out.strip().splitlines()[-1])
 
 

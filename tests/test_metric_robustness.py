@@ -274,3 +274,33 @@ def test_streamed_clipsim_embeddings_equal_whole_video(tmp_path: Path) -> None:
         expected = metric.encode_frames(whole.frames[uniform_frame_indices(whole.num_frames, 8)])
     assert streamed.shape == (8, 32) and torch.equal(streamed, expected)
     assert facts == whole.describe()
+
+
+def test_lpips_temporal_holds_a_few_frames_not_the_video(tmp_path: Path) -> None:
+    """Item 8: numpy memory while scoring is bounded by the chunk, not the length (tracemalloc sees numpy's
+    allocations; whole-video decoding held all 120 frames, twice, while stacking them)."""
+    import tracemalloc
+
+    _lpips_ready()
+    t, h, w = 120, 64, 96
+    path = mp4(tmp_path / "long.mp4", moving_video(t, h=h, w=w, speed=1))
+    metric = LPIPSTemporal(pixels_per_batch=2 * h * w)                  # chunks of two frames
+    ctx = ScoringContext(cache_dir=tmp_path)
+    metric.model(ctx)
+    tracemalloc.start()
+    try:
+        (rec,) = metric.score([ScoringItem(video_path=str(path), prompt_id="long")], ctx)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    frame_bytes = h * w * 3
+    assert rec.status == "ok" and rec.n == t - 1
+    assert peak < 12 * frame_bytes < t * frame_bytes, f"numpy peak {peak} bytes = {peak / frame_bytes:.1f} frames"
+
+
+def test_heap_growth_is_bounded_on_linux() -> None:
+    import sys
+
+    from vbench_suite.metrics.common import bound_heap_growth
+
+    assert bound_heap_growth() is sys.platform.startswith("linux")
