@@ -27,9 +27,10 @@ import numpy as np
 
 from vbench_suite.errors import ConfigError, MetricUnavailable
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
-from vbench_suite.metrics.common import load_video, record, unavailable
+from vbench_suite.metrics.common import bound_heap_growth, record, score_one, unavailable
 from vbench_suite.metrics.weights import sha256_file
 from vbench_suite.types import ScoreRecord
+from vbench_suite.video.read import open_video
 
 CLIP_WEIGHTS_ENV = "VBENCH_CLIP_WEIGHTS"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -202,8 +203,8 @@ class CLIPSim(Metric):
         emb = self._model.encode_text(tokens.to(self._dev)).float()
         return torch.nn.functional.normalize(emb, dim=-1), counts
 
-    def encode_frames(self, frames: np.ndarray) -> "torch.Tensor":  # noqa: F821
-        """uint8 (T, H, W, 3) -> unit-norm image embeddings (T, D)."""
+    def encode_frames(self, frames: np.ndarray, *, normalise: bool = True) -> "torch.Tensor":  # noqa: F821
+        """uint8 (T, H, W, 3) -> image embeddings (T, D), unit-norm unless `normalise` is False."""
         import torch
 
         size = _image_size(self._model)
@@ -211,10 +212,13 @@ class CLIPSim(Metric):
         for s in range(0, len(frames), self.batch_size):
             x = preprocess_openai(frames[s:s + self.batch_size], size).to(self._dev)
             out.append(self._model.encode_image(x).float())
-        return torch.nn.functional.normalize(torch.cat(out), dim=-1)
+        emb = torch.cat(out)
+        return torch.nn.functional.normalize(emb, dim=-1) if normalise else emb
 
     def score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
         import torch
+
+        bound_heap_growth()                 # frame-sized buffers come and go per batch: keep RSS flat
 
         self._dev = self.device or ctx.device
         try:
@@ -232,23 +236,50 @@ class CLIPSim(Metric):
                     records.append(record(self.info, "error", profile=self.profile, item=it,
                                           reason=f"{it.video_path}: no prompt text to compare with"))
                     continue
-                vid = load_video(it, self.info, self.profile)
-                if isinstance(vid, ScoreRecord):
-                    records.append(vid)
-                    continue
-                idx = uniform_frame_indices(vid.num_frames, self.frames)
-                img = self.encode_frames(vid.frames[idx])                          # (F, D)
-                cos = (img @ text[row[it.prompt]]).double().cpu().numpy()          # (F,)
-                n_tok = counts[row[it.prompt]]
-                extra: dict[str, Any] = {
-                    **vid.describe(), "frames_scored": len(idx), "cos_mean": float(cos.mean()),
-                    "cos_std": float(cos.std()), "clip_s": float((2.5 * np.clip(cos, 0, None)).mean()),
-                    "scale": "x100" if self.scale == 100 else "raw cosine", "n_tokens": n_tok,
-                    "truncated": n_tok > ctx_len, "weights": self._weights_id}
-                if self._label:
-                    extra["not_a_clip_score"] = f"injected model '{self._label}': numbers exercise code only"
-                records.append(record(self.info, "ok", value=float(cos.mean()) * self.scale, profile=self.profile,
-                                      item=it, n=len(idx), extra=extra))
+                records.append(score_one(self.info, self.profile, it,
+                                         lambda it=it: self._one(it, text[row[it.prompt]], counts[row[it.prompt]],
+                                                                 ctx_len)))
+        return records
+
+    def _one(self, it: ScoringItem, text: "torch.Tensor", n_tok: int, ctx_len: int) -> ScoreRecord:  # noqa: F821
+        img, facts = self.encode_video(it.video_path)                      # (F, D)
+        cos = (img @ text).double().cpu().numpy()                          # (F,)
+        extra: dict[str, Any] = {
+            **facts, "frames_scored": len(cos), "cos_mean": float(cos.mean()),
+            "cos_std": float(cos.std()), "clip_s": float((2.5 * np.clip(cos, 0, None)).mean()),
+            "scale": "x100" if self.scale == 100 else "raw cosine", "n_tokens": n_tok,
+            "truncated": n_tok > ctx_len, "weights": self._weights_id}
+        if self._label:
+            extra["not_a_clip_score"] = f"injected model '{self._label}': numbers exercise code only"
+        return record(self.info, "ok", value=float(cos.mean()) * self.scale, profile=self.profile,
+                      item=it, n=len(cos), extra=extra)
+
+    def encode_video(self, path: str) -> tuple["torch.Tensor", dict[str, Any]]:  # noqa: F821
+        """Unit-norm embeddings (F, D) of the video's sampled frames, and its decode facts, streaming the file.
+
+        Equal to `encode_frames(read_video(path).frames[idx])`: the same frames in the same batches of
+        `batch_size`, but only one batch of full-size frames is held. When the frame count is not known without
+        decoding, a first pass counts the frames.
+        """
+        import torch
+
+        with open_video(path) as stream:
+            total = stream.length if stream.length is not None or self.frames is None else stream.count_remaining()
+            facts = stream.describe()
+        wanted = None if total is None else {int(i) for i in uniform_frame_indices(total, self.frames)}
+        out: list[torch.Tensor] = []
+        batch: list[np.ndarray] = []
+        with open_video(path) as stream:
+            for k, frame in enumerate(stream.frames()):
+                if wanted is None or k in wanted:
+                    batch.append(frame)
+                if len(batch) == self.batch_size:
+                    out.append(self.encode_frames(np.stack(batch), normalise=False))
+                    batch = []
+            if batch:
+                out.append(self.encode_frames(np.stack(batch), normalise=False))
+            facts = stream.describe()
+        return torch.nn.functional.normalize(torch.cat(out), dim=-1), facts
         return records
 
 

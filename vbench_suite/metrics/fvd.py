@@ -33,12 +33,12 @@ import numpy as np
 
 from vbench_suite.errors import ConfigError, MetricUnavailable, VideoError
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
-from vbench_suite.metrics.common import record, unavailable
+from vbench_suite.metrics.common import ItemError, bound_heap_growth, failure_reason, record, unavailable
 from vbench_suite.metrics.frechet import (BiasFit, FeatureStats, FrechetResult, bootstrap_ci, fit_fd_infinity,
                                           frechet_from_features, frechet_from_stats)
 from vbench_suite.metrics.weights import I3D_K400, sha256_file
 from vbench_suite.types import ScoreRecord
-from vbench_suite.video.read import read_video
+from vbench_suite.video.read import open_video
 
 log = logging.getLogger(__name__)
 
@@ -244,15 +244,20 @@ class I3DFeatureExtractor:
 
         Raises ValueError for a video too short for the profile.
         """
-        import torch
-
-        if not videos:
-            return np.zeros((0, FEATURE_DIM), np.float32)
         clips = []
         for i, v in enumerate(videos):   # one resize per video: frames inside are handled as one array
             idx = clip_indices(len(v), (fps[i] if fps is not None else 0.0), self.profile)
             clips.append(preprocess_clip(v[idx], self.profile).permute(1, 2, 3, 0))   # (T, 224, 224, 3) view
-        return self.logits(torch.stack(clips).permute(0, 4, 1, 2, 3))                  # (B, 3, T, 224, 224)
+        return self.clip_logits(clips)
+
+    def clip_logits(self, clips: Sequence["torch.Tensor"]) -> np.ndarray:  # noqa: F821
+        """Preprocessed clips, each float32 (T, 224, 224, 3) as `preprocess_clip(...).permute(1, 2, 3, 0)` gives
+        them -> (B, 400) logits."""
+        import torch
+
+        if not clips:
+            return np.zeros((0, FEATURE_DIM), np.float32)
+        return self.logits(torch.stack(list(clips)).permute(0, 4, 1, 2, 3))            # (B, 3, T, 224, 224)
 
 
 class FrechetVideoDistance:
@@ -375,24 +380,28 @@ class FVD(Metric):
         ok: list[int] = []
         bad: list[tuple[int, str]] = []
         meta: list[dict[str, Any]] = []
-        pending: list[tuple[int, np.ndarray, float]] = []
+        pending: list[tuple[int, Any]] = []
 
         def flush() -> None:
             if pending:
-                feats.append(ext.video_logits([v for _, v, _ in pending], [f for _, _, f in pending]))
-                ok.extend(i for i, _, _ in pending)
+                feats.append(ext.clip_logits([c for _, c in pending]))
+                ok.extend(i for i, _ in pending)
                 pending.clear()
 
         for i, path in enumerate(paths):
             try:
-                video = read_video(path, max_frames=frames_to_decode(self.profile, _probe_fps(path, self.profile)))
-                idx = clip_indices(video.num_frames, video.fps, self.profile)
-            except (VideoError, ValueError, MemoryError) as exc:  # bad, too short, unknown fps: skip this file only
-                bad.append((i, str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"))
+                clip, facts = stream_clip(path, self.profile)
+            except MetricUnavailable:
+                raise
+            except Exception as exc:  # bad, too short, unknown fps, or anything else: skip this file only
+                if not isinstance(exc, (VideoError, ValueError, MemoryError)):
+                    log.exception("fvd: cannot use %s", path)
+                known = ItemError(str(exc)) if isinstance(exc, ValueError) else exc   # "too short" is the reason
+                bad.append((i, failure_reason(str(path), known)))
                 meta.append({})
                 continue
-            meta.append(video.describe())
-            pending.append((i, video.frames[idx], video.fps))   # keep only the clip in memory
+            meta.append(facts)
+            pending.append((i, clip))   # keep only the preprocessed clip in memory
             if len(pending) >= ext.batch_size:
                 flush()
         flush()
@@ -415,6 +424,7 @@ class FVD(Metric):
         return ReferenceFeatures(feats, errors)
 
     def score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
+        bound_heap_growth()                 # frame-sized buffers come and go per frame: keep RSS flat
         pid = self.profile.id
         try:
             feats, ok, bad, meta = self._features([it.video_path for it in items], ctx)
@@ -484,6 +494,37 @@ class FVD(Metric):
         return record(self.info, "ok", value=res.value, profile=pid, scope=scope, backend=backend, other=other,
                       n=len(x), n_ref=len(y), ci_low=None if ci is None else ci[0],
                       ci_high=None if ci is None else ci[1], extra=out)
+
+
+def stream_clip(path: str, profile: FVDProfile) -> tuple["torch.Tensor", dict[str, Any]]:  # noqa: F821
+    """The clip of `path` as I3D input, float32 (T, 224, 224, 3) in [-1, 1], and the decode facts for the record.
+
+    Frames are decoded one at a time and each one the clip uses is preprocessed on arrival, so memory holds one
+    full-size frame plus the small clip, whatever the video's length. The tensor equals
+    `preprocess_clip(read_video(path).frames[idx], profile).permute(1, 2, 3, 0)`: resizing and scaling are
+    per frame. Policies that need the video's length (middle, uniform, or an unknown fps with resampling) count the
+    frames in a first decoding pass. Raises `VideoError` for a bad file, ValueError for one too short.
+    """
+    import torch
+
+    max_frames = frames_to_decode(profile, _probe_fps(path, profile))
+    wanted: set[int] | None = None
+    facts: dict[str, Any] = {}
+    if max_frames is None:                          # the clip depends on the length: count first
+        with open_video(path) as stream:
+            count = stream.count_remaining()
+            facts = stream.describe()
+            idx = clip_indices(count, stream.fps, profile)
+        wanted, max_frames = {int(i) for i in idx}, int(idx.max()) + 1
+    kept: dict[int, torch.Tensor] = {}
+    with open_video(path, max_frames=max_frames) as stream:
+        for k, frame in enumerate(stream.frames()):
+            if wanted is None or k in wanted:
+                kept[k] = preprocess_clip(frame[None], profile).permute(1, 2, 3, 0)   # (1, 224, 224, 3)
+        if wanted is None:
+            facts = stream.describe()
+            idx = clip_indices(stream.num_frames, stream.fps, profile)
+    return torch.cat([kept[int(i)] for i in idx]), facts
 
 
 def _probe_fps(path: str, profile: FVDProfile) -> float | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from itertools import combinations
 from typing import Any
@@ -30,12 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vbench_suite.errors import ConfigError, MetricUnavailable
+from vbench_suite.errors import ConfigError, MetricUnavailable, VideoError
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
-from vbench_suite.metrics.common import load_video, record, unavailable
+from vbench_suite.metrics.common import (ItemError, bound_heap_growth, failure_reason, record, score_one,
+                                         unavailable)
 from vbench_suite.metrics.weights import LPIPS_ALEX, LPIPS_VGG, WeightFile, flatten, load_weight
 from vbench_suite.types import ScoreRecord
-from vbench_suite.video.read import DecodedVideo
+from vbench_suite.video.read import VideoStream, open_video
 
 # v0.1 scaling layer (constants of the LPIPS release).
 SHIFT = (-0.030, -0.088, -0.188)
@@ -147,6 +148,26 @@ def load_lpips(net: str = "alex", path: str | os.PathLike[str] | None = None,
     return model.eval().requires_grad_(False).to(device)
 
 
+def _fits(layout: Sequence[Any], side: int) -> bool:
+    """Whether a side of `side` pixels still has >= 1 pixel after every conv and pool of `layout`."""
+    n = side
+    for spec in layout:
+        if isinstance(spec, str):                      # max-pool, kernel int(spec[1]), stride 2, no padding
+            k, stride, pad = int(spec[1]), 2, 0
+        else:
+            _, k, stride, pad = spec
+        if n + 2 * pad < k:
+            return False
+        n = (n + 2 * pad - k) // stride + 1
+    return True
+
+
+def min_side(net: str) -> int:
+    """Smallest frame side (pixels) the `net` trunk accepts; smaller frames make its convolutions fail."""
+    layout = NETS[net][0]
+    return next(side for side in range(1, 1024) if _fits(layout, side))
+
+
 def profile_id(net: str, use: str) -> str:
     sha = NETS[net][2].sha256[:8]
     return f"lpips-v0.1-{net}={sha}:{use},native-res,rgb[-1,1]"
@@ -179,10 +200,21 @@ class _LPIPSMetric(Metric):
     def _frames_per_batch(self, h: int, w: int) -> int:
         return max(1, self.pixels_per_batch // max(1, h * w))
 
+    def _check_size(self, stream: VideoStream, what: str = "frames") -> None:
+        """Refuse frames smaller than the trunk accepts, with the reason (not a convolution's RuntimeError)."""
+        need = min_side(self.net)
+        if min(stream.height, stream.width) < need:
+            raise ItemError(f"{stream.path}: {what} of {stream.width}x{stream.height} are too small for LPIPS "
+                            f"({self.net}): both sides need at least {need} pixels")
+
+    def _open(self, path: str) -> VideoStream:
+        return open_video(path, max_frames=self.max_frames)
+
     def _dev(self, ctx: ScoringContext) -> str:
         return self.device or ctx.device
 
     def score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
+        bound_heap_growth()                 # frame-sized buffers come and go per chunk: keep RSS flat
         try:
             self.model(ctx)
         except MetricUnavailable as exc:
@@ -196,6 +228,55 @@ class _LPIPSMetric(Metric):
 
 def _info(name: str, display: str, better: bool, desc: str, scope: str = "video") -> MetricInfo:
     return MetricInfo(name=name, display_name=display, higher_is_better=better, unit="", scope=scope, description=desc)
+
+
+def _lockstep(chunk_iters: Sequence[Iterator[np.ndarray]], size: int,
+              limit: int | None = None) -> Iterator[list[np.ndarray]]:
+    """Chunk i of every stream, each cut to the shortest (and to `limit` frames in all).
+
+    Every stream yields chunks of `size` frames except its last, so the first chunk shorter than `size` ends the
+    shortest stream: the boundaries are those of `_chunks(min length, size)` over whole arrays.
+    """
+    done = 0
+    while limit is None or done < limit:
+        group: list[np.ndarray] = []
+        for chunks in chunk_iters:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
+            group.append(chunk)
+        n = min(len(c) for c in group)
+        if limit is not None:
+            n = min(n, limit - done)
+        yield [c[:n] for c in group]
+        done += n
+        if n < size:
+            return
+
+
+class _MemberFailed(Exception):
+    """Stream `index` of a lock-stepped group could not be decoded."""
+
+    def __init__(self, index: int, exc: VideoError) -> None:
+        super().__init__(str(exc))
+        self.index, self.exc = index, exc
+
+
+def _tagged(index: int, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """`chunks`, with a decoding failure re-raised as `_MemberFailed(index)` (which member of a group failed)."""
+    try:
+        yield from chunks
+    except VideoError as exc:
+        raise _MemberFailed(index, exc) from exc
+
+
+def _drain(streams: Sequence[VideoStream]) -> None:
+    """Decode what is left of each stream (frame counts, truncation checks), naming the member that fails."""
+    for i, stream in enumerate(streams):
+        try:
+            stream.count_remaining()
+        except VideoError as exc:
+            raise _MemberFailed(i, exc) from exc
 
 
 class LPIPSReference(_LPIPSMetric):
@@ -217,10 +298,16 @@ class LPIPSReference(_LPIPSMetric):
     @torch.inference_mode()
     def paired_distances(self, a: np.ndarray, b: np.ndarray, ctx: ScoringContext) -> np.ndarray:
         """uint8 (T, H, W, 3) x2 -> (T,) per-frame LPIPS."""
+        size = self._frames_per_batch(a.shape[1], a.shape[2])
+        return self._paired(([a[s:e], b[s:e]] for s, e in _chunks(len(a), size)), ctx)
+
+    @torch.inference_mode()
+    def _paired(self, pairs: Iterable[Sequence[np.ndarray]], ctx: ScoringContext) -> np.ndarray:
+        """Chunk pairs (video frames, reference frames), equal lengths -> per-frame LPIPS, concatenated."""
         model, out = self.model(ctx), []
-        for s, e in _chunks(len(a), self._frames_per_batch(a.shape[1], a.shape[2])):
-            xa = frames_to_input(a[s:e]).to(self._dev(ctx))
-            xb = frames_to_input(b[s:e]).to(self._dev(ctx))
+        for a, b in pairs:
+            xa = frames_to_input(a).to(self._dev(ctx))
+            xb = frames_to_input(b).to(self._dev(ctx))
             out.append(model(xa, xb).float().cpu().numpy())
         return np.concatenate(out)
 
@@ -235,32 +322,47 @@ class LPIPSReference(_LPIPSMetric):
                     records.append(record(self.info, "error", profile=self.profile, item=it,
                                           reason=f"{it.video_path}: no paired reference video"))
                 continue
-            vid = load_video(it, self.info, self.profile, max_frames=self.max_frames)
-            if isinstance(vid, ScoreRecord):
-                records.append(vid)
-                continue
-            ref = load_video(it, self.info, self.profile, max_frames=self.max_frames, path=it.reference_path)
-            if isinstance(ref, ScoreRecord):
-                records.append(replace(ref, reason=f"reference: {ref.reason}"))
-                continue
-            records.append(self._pair(it, vid, ref, ctx))
+            records.append(score_one(self.info, self.profile, it, lambda it=it: self._one(it, ctx)))
         return records
 
-    def _pair(self, it: ScoringItem, vid: DecodedVideo, ref: DecodedVideo, ctx: ScoringContext) -> ScoreRecord:
-        extra: dict[str, Any] = {**vid.describe(), "ref_fps": ref.fps, "ref_num_frames": ref.num_frames,
-                                 "net": self.net}
+    def _one(self, it: ScoringItem, ctx: ScoringContext) -> ScoreRecord:
+        """Stream the video and its reference side by side, a chunk of frames at a time."""
+        assert it.reference_path is not None
+        with self._open(it.video_path) as vid:
+            try:
+                ref = self._open(it.reference_path)
+            except VideoError as exc:
+                raise ItemError(f"reference: {exc}") from exc
+            with ref:
+                return self._pair(it, vid, ref, ctx)
+
+    def _pair(self, it: ScoringItem, vid: VideoStream, ref: VideoStream, ctx: ScoringContext) -> ScoreRecord:
+        extra: dict[str, Any] = {"fps": round(vid.fps, 6), "width": vid.width, "height": vid.height,
+                                 "ref_fps": ref.fps, "net": self.net}
         if (vid.height, vid.width) != (ref.height, ref.width):
             return record(self.info, "error", profile=self.profile, item=it, extra=extra,
                           reason=f"resolution differs from the reference ({vid.width}x{vid.height} vs "
                                  f"{ref.width}x{ref.height}); LPIPS compares at native resolution")
-        image_ref = ref.num_frames == 1 and ref.fps == 0.0
+        image_ref = ref.length == 1 and ref.fps == 0.0
         if not image_ref and vid.fps > 0 and ref.fps > 0 and abs(vid.fps - ref.fps) > 1e-3 * ref.fps:
             return record(self.info, "error", profile=self.profile, item=it, extra=extra,
                           reason=f"frame rate differs from the reference ({vid.fps:g} vs {ref.fps:g} fps): frames "
                                  f"would not be aligned in time")
-        t = 1 if image_ref else min(vid.num_frames, ref.num_frames)
-        d = self.paired_distances(vid.frames[:t], ref.frames[:t], ctx)
-        extra.update(frames_compared=t, reference_kind="image" if image_ref else "video",
+        self._check_size(vid)
+        size = self._frames_per_batch(vid.height, vid.width)
+        streams = [vid, ref]
+        try:
+            pairs = _lockstep([_tagged(0, vid.chunks(size)), _tagged(1, ref.chunks(size))], size,
+                              limit=1 if image_ref else None)
+            d = self._paired(pairs, ctx)
+            _drain(streams)                       # full frame counts, and a truncated tail is still an error
+        except _MemberFailed as fail:
+            if fail.index == 1:
+                raise ItemError(f"reference: {fail.exc}") from fail.exc
+            raise fail.exc from None
+        t = len(d)
+        extra.update(vid.describe(), ref_num_frames=ref.num_frames, frames_compared=t,
+                     reference_kind="image" if image_ref else "video",
                      per_frame_std=float(d.std()), per_frame_max=float(d.max()))
         return record(self.info, "ok", value=float(d.mean()), profile=self.profile, item=it, n=t, extra=extra)
 
@@ -272,13 +374,18 @@ class LPIPSTemporal(_LPIPSMetric):
     info = _info("lpips_temporal", "LPIPS between consecutive frames", False,
                  "LPIPS v0.1 between frames t and t+1, mean over t: a flicker proxy (real motion also raises it).")
 
-    @torch.inference_mode()
     def consecutive_distances(self, frames: np.ndarray, ctx: ScoringContext) -> np.ndarray:
         """uint8 (T, H, W, 3) -> (T-1,) LPIPS(frame t, frame t+1). Each frame goes through the trunk once."""
+        size = self._frames_per_batch(frames.shape[1], frames.shape[2])
+        return self._consecutive((frames[s:e] for s, e in _chunks(len(frames), size)), ctx)
+
+    @torch.inference_mode()
+    def _consecutive(self, chunks: Iterable[np.ndarray], ctx: ScoringContext) -> np.ndarray:
+        """Consecutive uint8 chunks (n, H, W, 3) of one video -> (T-1,) distances; holds one chunk at a time."""
         model, out = self.model(ctx), []
         prev: list[torch.Tensor] | None = None
-        for s, e in _chunks(len(frames), self._frames_per_batch(frames.shape[1], frames.shape[2])):
-            f = model.features(frames_to_input(frames[s:e]).to(self._dev(ctx)))
+        for chunk in chunks:
+            f = model.features(frames_to_input(chunk).to(self._dev(ctx)))
             if prev is not None:   # link this chunk's first frame to the previous chunk's last
                 f = [torch.cat([p, c]) for p, c in zip(prev, f)]
             out.append(model.distance([x[:-1] for x in f], [x[1:] for x in f]).float().cpu().numpy())
@@ -286,22 +393,23 @@ class LPIPSTemporal(_LPIPSMetric):
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def _score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
-        records: list[ScoreRecord] = []
-        for it in items:
-            vid = load_video(it, self.info, self.profile, max_frames=self.max_frames)
-            if isinstance(vid, ScoreRecord):
-                records.append(vid)
-                continue
-            extra = {**vid.describe(), "net": self.net}
-            if vid.num_frames < 2:
-                records.append(record(self.info, "error", profile=self.profile, item=it, extra=extra,
-                                      reason=f"{it.video_path}: too short: 1 frame, needs at least 2"))
-                continue
-            d = self.consecutive_distances(vid.frames, ctx)
-            extra.update(per_pair_std=float(d.std()), per_pair_max=float(d.max()))
-            records.append(record(self.info, "ok", value=float(d.mean()), profile=self.profile, item=it,
-                                  n=len(d), extra=extra))
-        return records
+        return [score_one(self.info, self.profile, it, lambda it=it: self._one(it, ctx)) for it in items]
+
+    def _one(self, it: ScoringItem, ctx: ScoringContext) -> ScoreRecord:
+        """Stream the video a chunk at a time (same chunk boundaries as `consecutive_distances`)."""
+        with self._open(it.video_path) as stream:
+            if stream.length != 1:          # a single frame is reported as too short below, whatever its size
+                self._check_size(stream)
+                d = self._consecutive(stream.chunks(self._frames_per_batch(stream.height, stream.width)), ctx)
+            else:
+                d = np.zeros(0, np.float32)
+                stream.count_remaining()
+            extra: dict[str, Any] = {**stream.describe(), "net": self.net}
+        if stream.num_frames < 2:
+            return record(self.info, "error", profile=self.profile, item=it, extra=extra,
+                          reason=f"{it.video_path}: too short: 1 frame, needs at least 2")
+        extra.update(per_pair_std=float(d.std()), per_pair_max=float(d.max()))
+        return record(self.info, "ok", value=float(d.mean()), profile=self.profile, item=it, n=len(d), extra=extra)
 
 
 class LPIPSDiversity(_LPIPSMetric):
@@ -312,24 +420,33 @@ class LPIPSDiversity(_LPIPSMetric):
                  "LPIPS v0.1 between every pair of samples of one prompt, frame t vs frame t, mean over frames and "
                  "pairs. One value per (backend, prompt) with at least two samples.", scope="set")
 
-    @torch.inference_mode()
     def pairwise(self, videos: Sequence[np.ndarray], ctx: ScoringContext) -> np.ndarray:
         """K uint8 videos (T, H, W, 3), same size -> (K(K-1)/2,) mean-over-frames LPIPS per pair (i<j order)."""
-        model = self.model(ctx)
         k, t = len(videos), min(len(v) for v in videos)
+        h, w = videos[0].shape[1:3]
+        size = max(1, self._frames_per_batch(h, w) // k)
+        total, n = self._pairwise(([v[s:e] for v in videos] for s, e in _chunks(t, size)), k, ctx)
+        return (total / n).numpy()
+
+    @torch.inference_mode()
+    def _pairwise(self, groups: Iterable[Sequence[np.ndarray]], k: int,
+                  ctx: ScoringContext) -> tuple[torch.Tensor, int]:
+        """Aligned chunks of K videos -> (sum over frames of LPIPS per pair (float64), frames compared)."""
+        model = self.model(ctx)
         pairs = list(combinations(range(k), 2))
         ia = torch.tensor([p[0] for p in pairs])
         ib = torch.tensor([p[1] for p in pairs])
         total = torch.zeros(len(pairs), dtype=torch.float64)
-        h, w = videos[0].shape[1:3]
-        for s, e in _chunks(t, max(1, self._frames_per_batch(h, w) // k)):
-            batch = np.concatenate([v[s:e] for v in videos])                      # (K*n, H, W, 3)
-            n = e - s
+        t = 0
+        for group in groups:
+            batch = np.concatenate(group)                                          # (K*n, H, W, 3)
+            n = len(group[0])
             feats = [f.view(k, n, *f.shape[1:]) for f in model.features(frames_to_input(batch).to(self._dev(ctx)))]
             fa = [f[ia].flatten(0, 1) for f in feats]                               # (P*n, C, h, w)
             fb = [f[ib].flatten(0, 1) for f in feats]
             total += model.distance(fa, fb).view(len(pairs), n).double().sum(dim=1).cpu()
-        return (total / t).numpy()
+            t += n
+        return total, t
 
     def _score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
         records: list[ScoreRecord] = []
@@ -339,28 +456,72 @@ class LPIPSDiversity(_LPIPSMetric):
         for (backend, prompt_id), members in sorted(groups.items()):
             if len(members) < 2:
                 continue
-            videos: list[DecodedVideo] = []
-            for it in members:
-                vid = load_video(it, self.info, self.profile, max_frames=self.max_frames)
-                if isinstance(vid, ScoreRecord):
-                    records.append(vid)
-                else:
-                    videos.append(vid)
             common = {"backend": backend, "prompt_id": prompt_id, "category": members[0].category,
                       "simulated": any(m.simulated for m in members)}
-            if len(videos) < 2:
-                continue
-            sizes = {(v.height, v.width) for v in videos}
-            if len(sizes) > 1:
-                records.append(record(self.info, "error", profile=self.profile, scope="set", n=len(videos), **common,
-                                      reason=f"samples differ in resolution {sorted(sizes)}; LPIPS needs equal sizes"))
-                continue
-            d = self.pairwise([v.frames for v in videos], ctx)
-            records.append(record(self.info, "ok", value=float(d.mean()), profile=self.profile, scope="set",
-                                  n=len(videos), **common,
-                                  extra={"pairs": len(d), "frames_compared": min(v.num_frames for v in videos),
-                                         "pair_std": float(d.std()), "net": self.net}))
+            try:
+                records.extend(self._group(members, common, ctx))
+            except MetricUnavailable:
+                raise
+            except Exception as exc:  # one group's failure must not lose the other groups
+                records.append(record(self.info, "error", profile=self.profile, scope="set", n=len(members),
+                                      **common, reason=failure_reason(f"{backend}/{prompt_id}", exc)))
         if not records:
             records.append(unavailable(self.info, "no prompt has two or more samples from the same backend",
                                        self.profile))
         return records
+
+    def _group(self, members: Sequence[ScoringItem], common: dict[str, Any],
+               ctx: ScoringContext) -> list[ScoreRecord]:
+        """Records for one (backend, prompt): a row per unreadable sample, then the group's value from the others.
+
+        The samples are streamed side by side; one that fails mid-way gets its error row and the group is scored
+        again without it.
+        """
+        records: list[ScoreRecord] = []
+        live = list(members)
+        while len(live) >= 2:
+            streams: list[VideoStream] = []
+            try:
+                opened: list[ScoringItem] = []
+                for it in live:
+                    try:
+                        streams.append(self._open(it.video_path))
+                        opened.append(it)
+                    except VideoError as exc:
+                        records.append(record(self.info, "error", profile=self.profile, item=it,
+                                              reason=failure_reason(it.video_path, exc)))
+                live = opened
+                if len(streams) < 2:
+                    break
+                outcome = self._stream_group(streams, common, ctx)
+            except _MemberFailed as fail:
+                bad = live[fail.index]
+                records.append(record(self.info, "error", profile=self.profile, item=bad,
+                                      reason=failure_reason(bad.video_path, fail.exc)))
+                live = [it for i, it in enumerate(live) if i != fail.index]
+                continue
+            finally:
+                for s in streams:
+                    s.close()
+            records.append(outcome)
+            break
+        return records
+
+    def _stream_group(self, streams: Sequence[VideoStream], common: dict[str, Any],
+                      ctx: ScoringContext) -> ScoreRecord:
+        sizes = {(s.height, s.width) for s in streams}
+        if len(sizes) > 1:
+            return record(self.info, "error", profile=self.profile, scope="set", n=len(streams), **common,
+                          reason=f"samples differ in resolution {sorted(sizes)}; LPIPS needs equal sizes")
+        (h, w), k = sizes.pop(), len(streams)
+        if min(h, w) < min_side(self.net):
+            return record(self.info, "error", profile=self.profile, scope="set", n=k, **common,
+                          reason=f"samples of {w}x{h} are too small for LPIPS ({self.net}): both sides need at "
+                                 f"least {min_side(self.net)} pixels")
+        size = max(1, self._frames_per_batch(h, w) // k)
+        total, t = self._pairwise(_lockstep([_tagged(i, s.chunks(size)) for i, s in enumerate(streams)], size),
+                                  k, ctx)
+        _drain(streams)                           # a sample truncated after the compared frames is still an error
+        d = (total / t).numpy()
+        return record(self.info, "ok", value=float(d.mean()), profile=self.profile, scope="set", n=k, **common,
+                      extra={"pairs": len(d), "frames_compared": t, "pair_std": float(d.std()), "net": self.net})

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, ScoringItem
-from vbench_suite.metrics.common import load_video, record
+from vbench_suite.metrics.common import record, score_one
 from vbench_suite.shapes.checker import check_adherence
-from vbench_suite.shapes.grammar import GRAMMAR_VERSION
+from vbench_suite.shapes.grammar import GRAMMAR_VERSION, SceneSpec
 from vbench_suite.shapes.parse import parse_prompt
 from vbench_suite.types import ScoreRecord
+from vbench_suite.video.read import read_video
 
 PROFILE = f"shapes-checker-1/{GRAMMAR_VERSION}"
 """Checker version + grammar version; scores under different profiles are not compared."""
@@ -34,19 +35,20 @@ class ShapesAdherence(Metric):
             spec = parse_prompt(item.prompt)
             if spec is None:
                 continue
-            video = load_video(item, self.info, PROFILE)
-            if isinstance(video, ScoreRecord):
-                records.append(video)
-                continue
-            result = check_adherence(video.frames, spec)
-            extra = {
-                "colour_ok": result.colour_ok, "shape_ok": result.shape_ok, "motion_ok": result.motion_ok,
-                "count_ok": result.count_ok, "background_ok": result.background_ok,
-                "background": result.background,
-                "expected": "; ".join(f"{o.count} {o.colour} {o.shape} {o.motion}" for o in spec.objects),
-                "measured": "; ".join(f"{g.count} {g.colour} {g.shape} {g.motion}" for g in result.groups),
-                "unexpected_colours": ",".join(result.unexpected_colours),
-            }
-            records.append(record(self.info, "ok", value=1.0 if result.passed else 0.0, profile=PROFILE, item=item,
-                                  n=video.num_frames, extra=extra))
+            records.append(score_one(self.info, PROFILE, item, lambda item=item, spec=spec: self._one(item, spec)))
         return records
+
+    def _one(self, item: ScoringItem, spec: SceneSpec) -> ScoreRecord:
+        """The checker needs the whole video (motion is measured across it); shapes-world videos are small."""
+        video = read_video(item.video_path)
+        result = check_adherence(video.frames, spec)
+        extra = {
+            "colour_ok": result.colour_ok, "shape_ok": result.shape_ok, "motion_ok": result.motion_ok,
+            "count_ok": result.count_ok, "background_ok": result.background_ok,
+            "background": result.background,
+            "expected": "; ".join(f"{o.count} {o.colour} {o.shape} {o.motion}" for o in spec.objects),
+            "measured": "; ".join(f"{g.count} {g.colour} {g.shape} {g.motion}" for g in result.groups),
+            "unexpected_colours": ",".join(result.unexpected_colours),
+        }
+        return record(self.info, "ok", value=1.0 if result.passed else 0.0, profile=PROFILE, item=item,
+                      n=video.num_frames, extra=extra)
