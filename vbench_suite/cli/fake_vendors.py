@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
         scenario = load_scenario(args.scenario)
     config = FakeConfig(queue_s=args.queue_s, run_s=args.run_s, throttle_s=args.throttle_s,
-                        fault_rate=args.fault_rate, fault_seed=args.fault_seed, scenario=scenario)
+                        fault_rate=args.fault_rate, fault_seed=args.fault_seed, scenario=scenario,
+                        prebuild_videos=True)
     try:
         fake = FakeVendors(config, host=args.host, port=args.port, cdn_port=args.cdn_port).start()
     except OSError as exc:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterable, Iterator
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,9 @@ FPS = 24
 video models deliver in practice, so the fake uses it."""
 MAX_FRAMES = 24 * 20
 """Longest clip the fake renders (20 s at 24 fps); longer requests are rejected by the vendors anyway."""
+RENDER_SHORT_SIDE = 240
+"""Content is drawn with at most this many pixels on the short side and scaled up (bilinear) to the requested size:
+the file has the requested size, and drawing a 720p clip at full size would cost seconds for no extra information."""
 CACHE_ENTRIES = 64
 """Encoded files kept in memory (oldest dropped first)."""
 _SQUARE_FRACTION = 0.25
@@ -45,9 +50,25 @@ class VideoSpec:
     noise_seed: int = 0
 
 
+PREBUILD_WORKERS = 1
+"""Threads that build files in the background while jobs are still queued/running (so downloads seldom wait)."""
+
 _lock = threading.Lock()
 _building: dict[VideoSpec, threading.Lock] = {}
 _cache: OrderedDict[VideoSpec, bytes] = OrderedDict()
+_pool: ThreadPoolExecutor | None = None
+
+
+def prebuild(spec: VideoSpec) -> None:
+    """Start building `spec` in the background (a no-op if it is cached); `video_bytes` then waits for that build."""
+    global _pool
+    with _lock:
+        if spec in _cache:
+            return
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=PREBUILD_WORKERS, thread_name_prefix="fake-vendors-encode")
+        pool = _pool
+    pool.submit(video_bytes, spec)
 
 
 def video_bytes(spec: VideoSpec) -> bytes:
@@ -61,7 +82,7 @@ def video_bytes(spec: VideoSpec) -> bytes:
         with _lock:
             if spec in _cache:
                 return _cache[spec]
-        data = encode(corrupt(clean_frames(spec), spec.quality, spec.noise_seed), spec.fps)
+        data = encode(corrupted_frames(spec), spec.width, spec.height, spec.fps)
         with _lock:
             _cache[spec] = data
             _building.pop(spec, None)
@@ -70,16 +91,23 @@ def video_bytes(spec: VideoSpec) -> bytes:
         return data
 
 
+def render_size(width: int, height: int) -> tuple[int, int]:
+    """Size the content is drawn at: the requested size, shrunk so the short side is at most RENDER_SHORT_SIDE."""
+    scale = min(1.0, RENDER_SHORT_SIDE / min(width, height))
+    return max(16, round(width * scale)), max(16, round(height * scale))
+
+
 def clean_frames(spec: VideoSpec) -> np.ndarray:
-    """(T, H, W, 3) uint8: the shapes-world render of the prompt, or the fallback moving square."""
+    """(T, h, w, 3) uint8 at `render_size`: the shapes-world render of the prompt, or the fallback moving square."""
     from vbench_suite.shapes.parse import parse_prompt
     from vbench_suite.shapes.render import render
 
     frames = max(1, min(spec.frames, MAX_FRAMES))
+    width, height = render_size(spec.width, spec.height)
     scene = parse_prompt(spec.prompt)
     if scene is not None:
-        return render(scene, num_frames=frames, size=(spec.width, spec.height), seed=spec.seed)
-    return _square(frames, spec.width, spec.height, spec.seed % VARIANTS)
+        return render(scene, num_frames=frames, size=(width, height), seed=spec.seed)
+    return _square(frames, width, height, spec.seed % VARIANTS)
 
 
 def _square(frames: int, width: int, height: int, variant: int) -> np.ndarray:
@@ -92,47 +120,79 @@ def _square(frames: int, width: int, height: int, variant: int) -> np.ndarray:
     return video
 
 
-def corrupt(video: np.ndarray, quality: Quality, noise_seed: int) -> np.ndarray:
-    """Apply `quality` to (T, H, W, 3) uint8 frames, deterministically in `noise_seed`.
-
-    Order: frozen frames (output frame t repeats t-1), blur, noise, then dropped frames are removed (at least one
-    frame always remains).
-    """
-    if quality == Quality():
-        return video
-    rng = np.random.default_rng(noise_seed)
-    out = video.copy()
+def frame_indices(n: int, quality: Quality, rng: np.random.Generator) -> list[int]:
+    """Which clean frame each output frame shows: frozen frames repeat the previous output frame, dropped frames
+    are left out (the clip gets shorter; at least the first frame stays)."""
+    idx = list(range(n))
     if quality.frozen_frames > 0:
-        for t in range(1, len(out)):
+        for t in range(1, n):
             if rng.random() < quality.frozen_frames:
-                out[t] = out[t - 1]
+                idx[t] = idx[t - 1]
+    if quality.dropped_frames > 0:
+        keep = rng.random(n) >= quality.dropped_frames
+        keep[0] = True
+        idx = [i for i, k in zip(idx, keep) if k]
+    return idx
+
+
+def corrupted_frames(spec: VideoSpec, clean: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Yield the output frames, (height, width, 3) uint8 each, at the requested size with `spec.quality` applied:
+    frozen/dropped frames, blur (sigma = blur x short side), Gaussian noise, then scale-up to the requested size.
+    Blur and noise act at the drawing size (`render_size`), so a scenario means the same at any requested size."""
+    quality = spec.quality
+    rng = np.random.default_rng(spec.noise_seed)
+    clean = clean_frames(spec) if clean is None else clean
     if quality.blur > 0:
         from scipy.ndimage import gaussian_filter
 
-        sigma = quality.blur * min(out.shape[1], out.shape[2])
-        out = gaussian_filter(out.astype(np.float32), sigma=(0, sigma, sigma, 0)).round().clip(0, 255).astype(np.uint8)
-    if quality.noise > 0:
-        noisy = out.astype(np.float32) + rng.normal(0.0, quality.noise, out.shape).astype(np.float32)
-        out = noisy.round().clip(0, 255).astype(np.uint8)
-    if quality.dropped_frames > 0:
-        keep = rng.random(len(out)) >= quality.dropped_frames
-        keep[0] = True
-        out = out[keep]
-    return out
+        sigma = quality.blur * min(clean.shape[1], clean.shape[2])
+        clean = gaussian_filter(clean.astype(np.float32), sigma=(0, sigma, sigma, 0)).round().clip(0, 255).astype(
+            np.uint8)
+    noise_sigma = quality.noise
+    cache: dict[int, np.ndarray] = {}
+    for i in frame_indices(len(clean), quality, rng):
+        frame = clean[i]
+        if noise_sigma > 0:  # fresh, independent per pixel of the drawn frame (one grain = one drawn pixel)
+            noisy = frame + rng.standard_normal(frame.shape, dtype=np.float32) * noise_sigma
+            frame = noisy.round().clip(0, 255).astype(np.uint8)
+            yield _resize(frame, spec.width, spec.height)
+            continue
+        if i not in cache:
+            cache.clear()
+            cache[i] = _resize(frame, spec.width, spec.height)
+        yield cache[i]
 
 
-def encode(video: np.ndarray, fps: int) -> bytes:
-    """H.264 mp4 bytes of (T, H, W, 3) uint8 frames (yuv420p needs even sizes: odd sizes are padded by one pixel)."""
+def corrupt(video: np.ndarray, quality: Quality, noise_seed: int) -> np.ndarray:
+    """`quality` applied to (T, H, W, 3) uint8 frames at their own size: exactly what a served file holds before
+    encoding (used by tests to check the declared amounts)."""
+    if quality == Quality():
+        return video
+    spec = VideoSpec(prompt="", width=video.shape[2], height=video.shape[1], frames=len(video), quality=quality,
+                     noise_seed=noise_seed)
+    return np.stack(list(corrupted_frames(spec, clean=video)))
+
+
+def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    if frame.shape[1] == width and frame.shape[0] == height:
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
+
+
+def encode(frames: Iterable[np.ndarray], width: int, height: int, fps: int) -> bytes:
+    """H.264 mp4 bytes of (height, width, 3) uint8 frames (yuv420p needs even sizes: odd ones get an edge pixel)."""
     import av
 
-    frames = _even(video)
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "18"}
+        stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "23"}
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            even = np.ascontiguousarray(_even(frame[None])[0])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

@@ -52,7 +52,8 @@ class Quality:
     """Corruption applied to the clean shapes-world render of the prompt. All zero = the clean render."""
 
     noise: float = 0.0
-    """Gaussian noise sigma in uint8 levels (0..255 scale), independent per pixel."""
+    """Gaussian noise sigma in uint8 levels (0..255 scale), independent per pixel of the drawing (which is at most
+    240 px on its short side and then scaled up to the requested size: see `media.RENDER_SHORT_SIDE`)."""
     blur: float = 0.0
     """Gaussian blur sigma as a fraction of the frame's short side (0.02 = 2 %), spatial only."""
     dropped_frames: float = 0.0
@@ -224,7 +225,10 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # the context mark is where the broken construct starts (e.g. the unclosed quote), which is what to fix;
+        # the problem mark is often just the end of the file
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(f"scenario file {p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        what = " ".join(x for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x) or str(exc)
+        raise ConfigError(f"scenario file {p}: not valid YAML{where}: {what}") from None
     return scenario_from_dict(data, source=str(p))

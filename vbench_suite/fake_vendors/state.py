@@ -54,6 +54,9 @@ class FakeConfig:
     """Lifetime of an output URL."""
     require_key: bool = True
     """Answer 401/403 when the vendor's auth header is missing."""
+    prebuild_videos: bool = False
+    """Encode a job's output file in a background thread as soon as it is created (faster downloads; costs CPU and
+    GIL time in the server's process, so tests of protocol timing leave it off)."""
     scenario: Scenario | None = None
     """When set, each accepted request's outcome, latency, price and output quality come from it (deterministic in
     the scenario seed and the request); `[fault:...]` markers still win over it."""
@@ -186,6 +189,8 @@ class FakeState:
         video = None
         if output is not None:
             seed = output.seed if output.seed is not None else int(fingerprint[8:16], 16)
+            if not _is_shapes_prompt(output.prompt):  # fallback content has VARIANTS looks: share their cache
+                seed %= variants
             video = VideoSpec(prompt=output.prompt, width=output.width, height=output.height,
                               frames=max(1, round(output.seconds * output.fps)), fps=output.fps, seed=seed,
                               quality=draw.truth.quality if draw is not None else Quality(),
@@ -244,3 +249,9 @@ class FakeState:
         expired = job.fault == "expired_url" and job.urls_issued == 1
         self.tokens[token] = FileToken(job.job_id, time.monotonic(), expired)
         return token
+
+
+def _is_shapes_prompt(text: str) -> bool:
+    from vbench_suite.shapes.parse import parse_prompt
+
+    return parse_prompt(text) is not None
