@@ -90,6 +90,21 @@ def test_scenario_files_parse_and_state_the_truth():
         load_scenario(HERE / name)
 
 
+def test_wilson_intervals_cover_the_fakes_true_rates_at_their_level():
+    """The fake draws outcomes independently per request, so a printed 95 % interval misses the truth in about 5 %
+    of scenarios: check that coverage over 400 scenario seeds (12 requests each, as in the CLI tests below) is what
+    the interval promises, so the single-seed CLI tests below are typical draws, not lucky ones."""
+    from vbench_suite.report.stats import wilson_interval
+
+    n, hits, trials = 12, 0, 400
+    for seed in range(trials):
+        scenario = scenario_from_dict({"seed": seed, "vendors": {"fal": {"failure_rate": 0.25}}})
+        k = sum(scenario.draw("fal", "m", f"request-{i}").outcome == "failed" for i in range(n))
+        lo, hi = wilson_interval(k, n)
+        hits += lo <= 0.25 <= hi
+    assert 0.90 <= hits / trials <= 0.995, hits / trials
+
+
 # ---- fast end-to-end scenarios (no scoring) -----------------------------------------------------------------
 def test_rates_counts_and_cost_are_recovered_on_a_vendor_native_suite(tmp_path):
     """Requests both vendors accept as they are (1280x720, 5 s): no capability fitting is involved."""
