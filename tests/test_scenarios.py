@@ -4,7 +4,9 @@ whose answers are known by construction; the report must recover them.
 Truth comes from the scenario file (rates, prices, corruption) and from the fake's audit (what was accepted and
 billed). Every assertion states the true answer; none is weakened to what the harness happens to print.
 
-Fast tests skip scoring (`--no-score`); the ones that score 720p vendor videos or compare two runs are `slow`.
+Vendors serve 720p clips of 5 s (their documented minimum), so a run that fetches a dozen of them takes minutes
+on 2 CPUs: those tests are `slow`. The default suite keeps the loaders, the coverage check and the budget scenario
+(which fetches at most two clips).
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ def test_wilson_intervals_cover_the_fakes_true_rates_at_their_level():
     assert 0.90 <= hits / trials <= 0.995, hits / trials
 
 
-# ---- fast end-to-end scenarios (no scoring) -----------------------------------------------------------------
+# ---- end-to-end scenarios without scoring -----------------------------------------------------------------
+@pytest.mark.slow
 def test_rates_counts_and_cost_are_recovered_on_a_vendor_native_suite(tmp_path):
     """Requests both vendors accept as they are (1280x720, 5 s): no capability fitting is involved."""
     scenario = load_scenario(KNOWN)
@@ -118,6 +121,7 @@ def test_rates_counts_and_cost_are_recovered_on_a_vendor_native_suite(tmp_path):
     check_rates_and_costs(scenario, out, audit)
 
 
+@pytest.mark.slow
 def test_smoke_suite_rates_and_cost_are_recovered(tmp_path):
     """The issue's own command (`run --suite smoke --backend runway --backend pika`): the smoke suite asks for 64x64,
     2 s; both vendors must get requests fitted to what their text-to-video mode offers, so the report shows the
@@ -150,6 +154,7 @@ def test_budget_cap_stops_one_vendor_and_it_keeps_a_row(tmp_path):
     assert any("budget" in line for line in runway_lines), runway_lines
 
 
+@pytest.mark.slow
 def test_mixed_supported_and_unsupported_requests(tmp_path):
     """With --strict-capabilities, a 64x64 request is unsupported by both vendors: it is counted as unsupported,
     never sent (the audit has no create for it), and the vendor-native prompts are sent and counted."""
