@@ -85,6 +85,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     flagged_comparisons, flagged_rows, tested_rows = 0, 0, 0
+    by_kind: dict[str, list[int]] = {}  # kind -> [flagged comparisons, flagged rows, tested rows]
     with fake_vendors(args.vendors):
         runs = []
         for seed in range(args.comparisons + 1):
@@ -98,6 +99,12 @@ def main() -> None:
             tested_rows += len(tested)
             flagged_rows += len(hits)
             flagged_comparisons += bool(len(hits))
+            for kind in set(tested["kind"]):
+                counts = by_kind.setdefault(str(kind), [0, 0, 0])
+                kind_hits = int((hits["kind"] == kind).sum())
+                counts[0] += bool(kind_hits)
+                counts[1] += kind_hits
+                counts[2] += int((tested["kind"] == kind).sum())
             for r in hits.itertuples():
                 print(f"  false alarm in comparison {k}: {r.backend} {r.metric} [{r.category}] {r.verdict} "
                       f"(delta {r.delta:.4g}, p {r.p_value:.3g})")
@@ -107,6 +114,8 @@ def main() -> None:
     print(f"comparisons with any flag (family-wise false alarms): {flagged_comparisons}/{n} = "
           f"{flagged_comparisons / n:.3f}")
     print(f"flagged rows: {flagged_rows}/{tested_rows} = {flagged_rows / max(tested_rows, 1):.4f}")
+    for kind, (comparisons, hit_rows, rows_tested) in sorted(by_kind.items()):
+        print(f"  {kind}: comparisons flagged {comparisons}/{n} = {comparisons / n:.3f}; rows {hit_rows}/{rows_tested}")
     print(f"wall time: {time.perf_counter() - t0:.0f} s")
     if tmp is not None:
         tmp.cleanup()
