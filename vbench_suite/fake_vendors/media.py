@@ -98,7 +98,8 @@ def render_size(width: int, height: int) -> tuple[int, int]:
 
 
 def clean_frames(spec: VideoSpec) -> np.ndarray:
-    """(T, h, w, 3) uint8 at `render_size`: the shapes-world render of the prompt, or the fallback moving square."""
+    """(T, h, w, 3) uint8: the shapes-world render of the prompt at `render_size`, or the fallback moving square at
+    the requested size."""
     from vbench_suite.shapes.parse import parse_prompt
     from vbench_suite.shapes.render import render
 
@@ -107,7 +108,8 @@ def clean_frames(spec: VideoSpec) -> np.ndarray:
     scene = parse_prompt(spec.prompt)
     if scene is not None:
         return render(scene, num_frames=frames, size=(width, height), seed=spec.seed)
-    return _square(frames, width, height, spec.seed % VARIANTS)
+    # a flat square is as cheap to draw at full size as small, and then needs no scaling per frame
+    return _square(frames, spec.width, spec.height, spec.seed % VARIANTS)
 
 
 def _square(frames: int, width: int, height: int, variant: int) -> np.ndarray:

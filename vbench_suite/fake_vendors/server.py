@@ -141,7 +141,7 @@ def avatar_output(vendor: str, body: dict[str, Any]) -> RequestedOutput:
     else:
         width, height = 1280, 720
         script = str(((body.get("input") or [{}])[0]).get("scriptText") or "")
-    return RequestedOutput(prompt=script, width=width, height=height, seconds=AVATAR_SECONDS, fps=25)
+    return RequestedOutput(prompt=script, width=width, height=height, seconds=AVATAR_SECONDS, fps=media.FPS)
 
 
 class _Drop(Exception):
