@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from vbench_suite.runner import RunConfig, run_benchmark
-    from vbench_suite.runner.summary import summarise, to_markdown, unavailable_reasons
+    from vbench_suite.runner.summary import may_have_billed_lines, summarise, to_markdown, unavailable_reasons
     from vbench_suite.store.run_folder import RunFolder
 
     config = RunConfig(
@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     superseded = [f"{n} {b} generation(s) from an earlier fingerprint of {b} (other weights or settings) are kept "
                   f"in {folder.path} but not in this summary; use a new --out to keep versions apart"
                   for b, n in sorted(folder.superseded_generations().items())]
-    outcome_lines = superseded + run_outcome_lines(meta)
+    outcome_lines = may_have_billed_lines(folder) + superseded + run_outcome_lines(meta)
     (folder.path / "summary.md").write_text(
         f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}" + "".join(f"- {s}\n" for s in outcome_lines),
         encoding="utf-8")

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,47 @@ def quality_tables(quality: pd.DataFrame, run: RunData | None = None) -> list[Ta
     return out
 
 
+OUTCOME_UNKNOWN_HEADER = "outcome unknown (may have been billed)"
+"""Column of creates whose answer was lost, in the reliability table and the run summary (one spelling)."""
+RELIABILITY_NOTE = (
+    "Rates with 95 % Wilson intervals (count / denominator in brackets) over requests sent whose outcome is known: "
+    "'unsupported' requests (outside the backend's declared modes, durations or resolutions) were not sent, and "
+    "creates whose answer was lost ('outcome unknown') are left out of both the count and the denominator of every "
+    "rate, because the vendor may have made the job and it may have succeeded, failed or been refused there; "
+    "counting them as failures would overstate the failure rate and as successes understate it. They are shown "
+    "apart with the upper estimate of what they may have billed (not in 'spent by this run') and where to check in "
+    "the vendor's dashboard (outcome column). Cost per 10 s = total cost of all attempts (billed failures included) "
+    "/ seconds of video delivered × 10. 'Spent by this run' leaves out results reused from earlier runs: their cost "
+    "was paid there.")
+
+
+def _rate(rate: float, low: float, high: float, k: int, n: int) -> str:
+    """A rate with its Wilson interval and `k/n`, or a dash when no request has a known outcome."""
+    if not n:
+        return "— (0/0)"
+    return f"{rate:.1%} [{low:.1%}, {high:.1%}] ({k}/{n})"
+
+
+def _unknown_cell(r: Any) -> Cell:  # a row of `ops.itertuples()`
+    """Creates of unknown outcome and what they may have billed (upper estimate), flagged when there are any."""
+    if not r.n_outcome_unknown:
+        return Cell("0")
+    return Cell(f"{r.n_outcome_unknown} (up to {fmt_usd(r.may_have_billed_usd)})", "unavailable")
+
+
+def may_have_billed_line(ops: pd.DataFrame) -> str:
+    """'' or the report's "may have been billed" sentence: total upper estimate over every backend's creates of
+    unknown outcome (their records' `may_have_billed_usd`), with the per-backend parts."""
+    if not len(ops) or not int(ops["n_outcome_unknown"].sum()):
+        return ""
+    parts = [f"{r.label}: {r.n_outcome_unknown} create(s), up to {fmt_usd(r.may_have_billed_usd)}"
+             for r in ops.itertuples(index=False) if r.n_outcome_unknown]
+    total = float(ops["may_have_billed_usd"].sum())
+    return (f"May have been billed: up to {fmt_usd(total)} for creates whose answer was lost ({'; '.join(parts)}), "
+            "not included in what was spent; check each vendor's dashboard as the reliability table's outcome "
+            "column says.")
+
+
 def operations_tables(ops: pd.DataFrame, stage_names: list[str], run: RunData | None = None) -> list[Table]:
     """Reliability and cost table, and the latency table (median / p90 per component).
 
@@ -126,19 +168,17 @@ def operations_tables(ops: pd.DataFrame, stage_names: list[str], run: RunData | 
         rel_rows.append([
             Cell(r.label, sim), Cell(r.fingerprints), Cell(str(r.n_requests)), Cell(str(r.n_unsupported)),
             Cell(str(r.n_ok)),
-            Cell(f"{r.refusal_rate:.1%} [{r.refusal_ci_low:.1%}, {r.refusal_ci_high:.1%}] ({r.n_refused})"),
-            Cell(f"{r.failure_rate:.1%} [{r.failure_ci_low:.1%}, {r.failure_ci_high:.1%}] ({r.n_failed})"),
-            Cell(per10), Cell(spent), Cell(hw), Cell(outcome or "all requests sent")])
+            Cell(_rate(r.refusal_rate, r.refusal_ci_low, r.refusal_ci_high, r.n_refused, r.n_known)),
+            Cell(_rate(r.failure_rate, r.failure_ci_low, r.failure_ci_high, r.n_failed, r.n_known)),
+            _unknown_cell(r), Cell(per10), Cell(spent), Cell(hw), Cell(outcome or "all requests sent")])
     for b in missing:
-        rel_rows.append([Cell(run.label(b))] + [Cell("—")] + [Cell("0")] * 3 + [Cell("—")] * 5
+        rel_rows.append([Cell(run.label(b))] + [Cell("—")] + [Cell("0")] * 3 + [Cell("—")] * 6
                         + [Cell(missing_backend_text(run, b), "unavailable")])
     rel = Table("Reliability, cost and hardware", ["backend", "model@version", "requests", "unsupported", "ok",
-                                                    "refusal rate", "failure rate", "cost per 10 s",
-                                                    "spent by this run", "hardware (local)", "outcome"],
-                rel_rows, "Rates with 95 % Wilson intervals, over requests sent; 'unsupported' requests (outside the "
-                          "backend's declared modes, durations or resolutions) were not sent. Cost per 10 s = total "
-                          "cost of all attempts (billed failures included) / seconds of video delivered × 10. 'Spent "
-                          "by this run' leaves out results reused from earlier runs: their cost was paid there.")
+                                                    "refusal rate", "failure rate", OUTCOME_UNKNOWN_HEADER,
+                                                    "cost per 10 s", "spent by this run", "hardware (local)",
+                                                    "outcome"],
+                rel_rows, RELIABILITY_NOTE)
     parts = [("total", "total_s"), ("queued", "queued_s"), ("generating", "generating_s"),
              ("downloading", "downloading_s")] + [(s, f"stage_{s}") for s in stage_names]
     lat_rows = []
@@ -399,7 +439,9 @@ def build_sections(run: RunData, regression: Regression | None = None, seed: int
     if not len(quality):
         q.paragraphs.append("No score records in this run (scores.jsonl is missing or empty).")
     sections.append(q)
-    sections.append(Section("Reliability, cost and latency", tables=operations_tables(ops, run.stage_names, run)))
+    billed_line = may_have_billed_line(ops)
+    sections.append(Section("Reliability, cost and latency", callouts=[billed_line] if billed_line else [],
+                            tables=operations_tables(ops, run.stage_names, run)))
     labels = {b: run.label(b) for b in run.backends()}
     figs = Section("Plots")
     for name, png, alt in (

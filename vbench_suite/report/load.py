@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from vbench_suite.errors import UserError
+from vbench_suite.report.render import fmt_usd
 from vbench_suite.store.index import default_index_path
 from vbench_suite.store.run_folder import GENERATIONS, SCORES, RunFolder, current_generations, scores_of
 from vbench_suite.types import GenerationResult, ScoreRecord
@@ -28,6 +29,9 @@ report does not import the runner, a test keeps the two equal)."""
 STAGE_ORDER: tuple[str, ...] = ("text_encoding", "image_encoding", "encoding", "denoising", "decoding")
 """Display order of the usual local pipeline stages (records store them as a JSON object, whose key order the
 store does not keep); other stage names follow alphabetically."""
+CREATE_OUTCOME_UNKNOWN = "create_outcome_unknown"
+"""`failure_code` of a create whose answer was lost (same value as `runner.generate.CREATE_OUTCOME_UNKNOWN`; the
+report does not import the runner, a test keeps the two equal)."""
 SIMULATED_MARK = " (simulated)"
 """Suffix on every backend label whose results came from a fake vendor server."""
 
@@ -35,7 +39,8 @@ GENERATION_COLUMNS: tuple[str, ...] = (
     "key", "backend", "prompt_id", "category", "sample", "suite", "suite_version", "status", "error", "retriable",
     "model", "version", "settings", "simulated", "queued_s", "generating_s", "downloading_s", "total_s",
     "cost_usd", "hardware_s", "video_seconds", "billed_units", "billing_unit", "peak_memory_mb", "video_path",
-    "requested_duration_s", "finished_at", "unsupported", "width", "height", "reused_from")
+    "requested_duration_s", "finished_at", "unsupported", "width", "height", "reused_from", "outcome_unknown",
+    "may_have_billed_usd", "dashboard_hint")
 """Columns of `RunData.generations` (plus one `stage_<name>` column per local latency stage seen in the run)."""
 
 SCORE_COLUMNS: tuple[str, ...] = tuple(ScoreRecord.__dataclass_fields__) + ("scored_at",)
@@ -142,9 +147,25 @@ class RunData:
             notes.append(f"{n_unsupported} unsupported (outside the backend's declared capabilities, not sent)")
         for source, n in sorted(self.reused(backend).items()):
             notes.append(f"{n} result(s) reused from {source}")
+        unknown = self.outcome_unknown_note(backend)
+        if unknown:
+            notes.append(unknown)
         if not len(g) and not notes:
             notes.append("no generation recorded")
         return notes
+
+    def outcome_unknown_note(self, backend: str) -> str:
+        """'' or a sentence on `backend`'s creates of unknown outcome: how many, what they may have billed (upper
+        estimate) and where to check in the vendor's dashboard (the hint its records carry)."""
+        g = self.generations[self.generations["backend"] == backend]
+        n = int(g["outcome_unknown"].astype(bool).sum())
+        if not n:
+            return ""
+        usd = float(g["may_have_billed_usd"].sum())
+        hints = [h for h in dict.fromkeys(g["dashboard_hint"]) if h]
+        check = f"; check {hints[-1]}" if hints else "; check the vendor's dashboard for jobs made at those times"
+        return (f"{n} create(s) with outcome unknown (answer lost; may have been billed, up to {fmt_usd(usd)}; not "
+                f"resent){check}")
 
     def backends(self) -> list[str]:
         """Backends with generations or scores, sorted by name."""
@@ -209,6 +230,10 @@ def _generation_row(d: dict[str, Any]) -> dict[str, Any]:
         "width": int(size[0]), "height": int(size[1]),
         # The run folder this result was copied from ('' when this run generated it): not this run's measurement.
         "reused_from": str(d.get("reused_from") or ""),
+        # A create whose answer was lost: the vendor may have made (and billed) the job; neither ok nor failed.
+        "outcome_unknown": dict(result.info).get("failure_code") == CREATE_OUTCOME_UNKNOWN,
+        "may_have_billed_usd": float(d.get("may_have_billed_usd") or 0.0),
+        "dashboard_hint": str(d.get("dashboard_hint") or ""),
     }
     for name, seconds in lat.stages:
         row[f"stage_{name}"] = seconds

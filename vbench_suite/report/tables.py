@@ -140,6 +140,11 @@ def operations_table(run: RunData) -> pd.DataFrame:
     """One row per backend with generations: request counts, refusal/failure rates (Wilson 95 % CI), latency
     median/p90 per component (ok generations), cost per 10 s and hardware seconds.
 
+    `n_requests` counts requests sent (unsupported ones are not); `n_outcome_unknown` those of them whose create
+    answer was lost (the vendor may have made and billed the job; `may_have_billed_usd` sums their recorded upper
+    estimates, money not in `cost_usd`). Refusal and failure rates are over the `n_known` = `n_requests` -
+    `n_outcome_unknown` requests whose outcome is known; `n_failed` leaves the unknown ones out.
+
     Cost per 10 s = (sum of cost_usd over every attempt, billed failures included) / (seconds of video delivered) × 10
     (a price, so results reused from other runs count). `cost_usd_total` sums every record; `cost_usd_spent` is
     what this run spent (reused results left out: their cost is `cost_usd_reused`, paid by the run they came from). Latency medians come from
@@ -154,14 +159,19 @@ def operations_table(run: RunData) -> pd.DataFrame:
         unsupported = every["unsupported"].astype(bool) if "unsupported" in every else pd.Series(False, every.index)
         sub = every[~unsupported]  # rates are over requests actually sent to the backend
         ok = sub[sub["status"] == "ok"]
-        n = len(sub)
-        n_ref, n_fail = int((sub["status"] == "refused").sum()), int((sub["status"] == "failed").sum())
+        unknown = sub["outcome_unknown"].astype(bool)
+        # Rates are over requests whose outcome is known: a create whose answer was lost may have succeeded,
+        # failed or been refused at the vendor, so it is counted in neither numerator nor denominator.
+        n = len(sub) - int(unknown.sum())
+        n_ref = int((sub["status"] == "refused").sum())
+        n_fail = int(((sub["status"] == "failed") & ~unknown).sum())
         local = is_local(run, backend)
         fps = sorted({f"{m}@{v}" for m, v in zip(sub["model"], sub["version"])})
         row: dict = {"backend": backend, "label": run.label(backend), "simulated": run.is_simulated(backend),
-                     "local": local, "fingerprints": ", ".join(fps), "n_requests": n, "n_ok": len(ok),
-                     "n_unsupported": int(unsupported.sum()),
-                     "n_refused": n_ref, "n_failed": n_fail,
+                     "local": local, "fingerprints": ", ".join(fps), "n_requests": len(sub), "n_ok": len(ok),
+                     "n_unsupported": int(unsupported.sum()), "n_known": n,
+                     "n_refused": n_ref, "n_failed": n_fail, "n_outcome_unknown": int(unknown.sum()),
+                     "may_have_billed_usd": float(sub["may_have_billed_usd"].sum()),
                      "refusal_rate": n_ref / n if n else np.nan, "failure_rate": n_fail / n if n else np.nan}
         row["refusal_ci_low"], row["refusal_ci_high"] = stats.wilson_interval(n_ref, n)
         row["failure_ci_low"], row["failure_ci_high"] = stats.wilson_interval(n_fail, n)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from vbench_suite.backends import Backend, create_backend
 from vbench_suite.errors import ConfigError, UserError
-from vbench_suite.runner.budget import BudgetGate
+from vbench_suite.runner.budget import BudgetGate, possibly_billed_by_key
 from vbench_suite.runner.environment import harness_info, hardware, library_versions
 from vbench_suite.runner.generate import REUSE_POLICIES, GenerationStats, run_generation
 from vbench_suite.runner.plan import REFERENCE_ROLE, WorkItem, plan_work
@@ -127,8 +127,9 @@ def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, sele
         for w in work + reference_work:
             totals[w.backend] = totals.get(w.backend, 0) + 1
         progress = (lambda b, n: on_progress(b, n, totals[b])) if on_progress else None
-        # Every record line on disk is one billed attempt (copies of other runs' results carry billed_usd 0).
-        spent = sum(folder.billed_usd().values())
+        # Every record line on disk is one billed attempt (copies of other runs' results carry billed_usd 0); creates
+        # whose answer was lost may have been billed too, so their upper estimates count as spent.
+        spent = sum(folder.billed_usd().values()) + sum(possibly_billed_by_key(folder.all_generations()).values())
         budget = BudgetGate(config.budget_usd, spent_usd=spent)
         all_backends = dict(backends)
         if reference_work and REFERENCE_BACKEND not in all_backends:
@@ -300,7 +301,8 @@ def _record_outcome(meta: dict[str, Any], folder: RunFolder, stats: GenerationSt
     that sends them clears them; a backend whose fingerprint changed starts afresh); unsupported: current records
     the backend could not take; reused: current records copied from other runs, per source run; billed_usd: money
     this folder's records billed, every record line counted (copies bill nothing); damaged: current records whose
-    video was found damaged and could not be re-obtained without paying.
+    video was found damaged and could not be re-obtained without paying; may_have_billed_usd: upper estimate of
+    what creates of unknown outcome (answer lost) may have billed, not in billed_usd.
     """
     records = folder.generations()
     planned: dict[str, set[str]] = {}
@@ -329,6 +331,11 @@ def _record_outcome(meta: dict[str, Any], folder: RunFolder, stats: GenerationSt
         if ((g.get("result") or {}).get("info") or {}).get("damaged"):
             damaged[g["backend"]] = damaged.get(g["backend"], 0) + 1
     meta["damaged"] = damaged
+    possible: dict[str, float] = {}
+    for g in current:
+        if g.get("may_have_billed_usd"):
+            possible[g["backend"]] = possible.get(g["backend"], 0.0) + float(g["may_have_billed_usd"])
+    meta["may_have_billed_usd"] = possible
     meta["over_budget_keys"] = not_sent
     meta["over_budget"] = {b: len(not_sent.get(b, [])) for b in backends}
     meta["unsupported"] = unsupported

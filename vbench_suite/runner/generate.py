@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vbench_suite.backends.base import Backend, GenerationContext
 from vbench_suite.keys import file_sha256
-from vbench_suite.runner.budget import BudgetGate
+from vbench_suite.runner.budget import BudgetGate, possibly_billed_by_key
 from vbench_suite.runner.plan import WorkItem
 from vbench_suite.store.index import find_finished_generation
 from vbench_suite.store.run_folder import RunFolder
@@ -119,6 +119,34 @@ def _record(work: WorkItem, result: GenerationResult, folder: RunFolder, suite_n
             "result": res, **more}
 
 
+CREATE_OUTCOME_UNKNOWN = "create_outcome_unknown"
+"""`failure_code` (in `GenerationResult.info`) of a create request whose answer was lost: the vendor may have made,
+and billed, the job (see `backends.remote.base`). No vendor has idempotency keys, so it is never blindly resent."""
+
+
+def is_outcome_unknown(result: dict[str, Any]) -> bool:
+    """Whether a record's result (`GenerationResult.to_dict()`) is a create whose outcome is unknown."""
+    return (result.get("info") or {}).get("failure_code") == CREATE_OUTCOME_UNKNOWN
+
+
+def possible_bill(result: GenerationResult, estimate_usd: float, before_usd: float) -> float:
+    """USD that this key's creates of unknown outcome may have billed, as of this record (its `may_have_billed_usd`).
+
+    Cumulative per key, so the latest record of a key that carries the field is all a reader needs (the report and
+    `budget.possibly_billed_usd` read only that one): `before_usd` (what the key's earlier records said) is carried
+    on, and `estimate_usd` (the backend's upper estimate) is added when this attempt is a new unknown create: it sent a
+    create whose answer was lost (one or more HTTP requests), or it is the first record of a create that an earlier
+    process was killed in (the backend found the job recorded as 'submitting' and no record counted it yet). A resume
+    that only finds the same lost create again sends nothing and adds nothing. Nothing is ever subtracted: no vendor
+    can find a job without its id, so the money may have been spent whatever happens later.
+    """
+    res = result.to_dict()
+    if not is_outcome_unknown(res):
+        return before_usd
+    sent_now = int((res.get("info") or {}).get("http_requests") or 0) > 0
+    return before_usd + (estimate_usd if sent_now or before_usd == 0.0 else 0.0)
+
+
 def _failure(backend: Backend, exc: BaseException) -> GenerationResult:
     # A backend bug must not lose the rest of the run; the text is the exception's own (backends keep secrets out).
     return GenerationResult(status="failed", fingerprint=backend.fingerprint(),
@@ -139,6 +167,7 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
     progress = on_progress or (lambda backend, n: None)
     existing = folder.generations()
     jobs = folder.jobs()
+    possible_before = possibly_billed_by_key(folder.all_generations())
     pending: dict[str, list[WorkItem]] = {}
     for w in work:
         record = existing.get(w.key)
@@ -203,8 +232,15 @@ def run_generation(folder: RunFolder, backends: dict[str, Backend], work: Sequen
                 done = [(w, 0.0, _failure(backend, exc)) for w in chunk]
             for w, estimate, result in done:
                 billed = result.cost_usd if backend.bills_usd else 0.0
-                budget.settle(estimate, billed)
-                folder.append_generation(_record(w, result, folder, suite_name, suite_version, billed_usd=billed))
+                before = possible_before.get(w.key, 0.0)
+                possible = possible_bill(result, estimate, before)
+                budget.settle(estimate, billed, possible_usd=possible - before)
+                more: dict[str, Any] = {"billed_usd": billed}
+                if possible or is_outcome_unknown(result.to_dict()):
+                    # The report never imports backends: the hint on where to look travels in the record.
+                    more.update(may_have_billed_usd=possible,
+                                dashboard_hint=getattr(backend, "dashboard_hint", "") or "")
+                folder.append_generation(_record(w, result, folder, suite_name, suite_version, **more))
                 stats.bump(stats.generated, w.backend)
             if len(done) < len(chunk):
                 sent = {w.key for w, _, _ in done}

@@ -166,6 +166,9 @@ class RemoteBackend(Backend, abc.ABC):
     default_max_concurrency: int = 2
     api_version: str = ""
     """Vendor API version (part of the fingerprint)."""
+    dashboard_hint: str = ""
+    """Where to check, in the vendor's dashboard or API, whether a create whose answer was lost made (and billed) a
+    job: stored in such records and shown in the run summary and report (which never import backends)."""
 
     def __init__(self, *, base_url: str | None = None, simulated: bool | None = None,
                  poll_interval_s: float = POLL_INTERVAL_S, job_deadline_s: float = JOB_DEADLINE_S,

@@ -71,6 +71,8 @@ class FalQueueBackend(RemoteBackend):
     api_key_env = "FAL_KEY"
     default_base_url = "https://queue.fal.run"
     api_version = "queue-v1"
+    dashboard_hint = ("the request history of this endpoint in fal's dashboard around the request's time (the "
+                      "queue API cannot find a request without its id)")
     default_max_concurrency = 2
 
     def __init__(self, *, endpoint: str = "", image_endpoint: str | None = None,

@@ -40,6 +40,8 @@ class HeyGenBackend(TalkingHeadBackend):
     api_key_env = "HEYGEN_API_KEY"
     default_base_url = "https://api.heygen.com"
     api_version = "v3"
+    dashboard_hint = ("the video list in HeyGen's web app (API videos are titled 'vbench <prompt id>') and the "
+                      "API wallet's balance (GET /v3/users/me)")
     default_max_concurrency = 10
 
     def __init__(self, *, avatar_id: str = DEFAULT_AVATAR, voice_id: str = DEFAULT_VOICE,

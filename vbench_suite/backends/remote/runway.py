@@ -87,6 +87,9 @@ class RunwayBackend(RemoteBackend):
     api_key_env = "RUNWAYML_API_SECRET"
     default_base_url = "https://api.dev.runwayml.com"
     api_version = RUNWAY_VERSION
+    dashboard_hint = ("the task list and credit usage in Runway's developer portal around the request's time "
+                      "(the API cannot find a task without its id; GET /v1/organization shows the credit balance "
+                      "and POST /v1/organization/usage the credits used per day)")
     default_max_concurrency = 2
 
     def __init__(self, *, model: str = "gen4.5", content_moderation: str | None = None, **options: Any) -> None:

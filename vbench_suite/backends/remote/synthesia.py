@@ -45,6 +45,8 @@ class SynthesiaBackend(TalkingHeadBackend):
     api_key_env = "SYNTHESIA_API_KEY"
     default_base_url = "https://api.synthesia.io"
     api_version = "v2"
+    dashboard_hint = ("the video library in Synthesia's web app (API videos are titled 'vbench <prompt id>') "
+                      "and the account's credit usage")
     default_max_concurrency = 2
 
     def __init__(self, *, avatar: str = DEFAULT_AVATAR, background: str = DEFAULT_BACKGROUND, test: bool = False,

@@ -71,6 +71,8 @@ class VeoBackend(RemoteBackend):
     api_key_env = "GEMINI_API_KEY"
     default_base_url = "https://generativelanguage.googleapis.com"
     api_version = API_VERSION
+    dashboard_hint = ("the Gemini API usage and billing of the key's Google project (AI Studio or Cloud "
+                      "console) around the request's time (the API cannot find an operation without its name)")
     default_max_concurrency = 2
 
     def __init__(self, *, model: str = "veo-3.1-fast-generate-preview", negative_prompt: str | None = None,
