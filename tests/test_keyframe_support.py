@@ -185,7 +185,9 @@ def test_first_frame_only_item_is_unsupported_on_pika_and_sent_to_veo(fake, tmp_
     assert [j.vendor for j in jobs] == ["veo"]  # pika saw no create at all: nothing billed
     assert "image" in jobs[0].body["instances"][0] and "lastFrame" not in jobs[0].body["instances"][0]
     summary = (out / "summary.md").read_text()
-    pika_row = next(line for line in summary.splitlines() if line.startswith("| pika"))
-    cells = [c.strip() for c in pika_row.strip("|").split("|")]
-    assert cells[1:5] == ["0", "0", "0", "1"], pika_row  # ok, refused, failed, unsupported
+    lines = summary.splitlines()
+    header = [c.strip() for c in next(line for line in lines if line.startswith("| backend")).strip("|").split("|")]
+    pika_row = next(line for line in lines if line.startswith("| pika"))
+    cells = dict(zip(header, (c.strip() for c in pika_row.strip("|").split("|"))))
+    assert (cells["ok"], cells["refused"], cells["failed"], cells["unsupported"]) == ("0", "0", "0", "1"), pika_row
     assert "sk-TESTSECRET" not in "".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
