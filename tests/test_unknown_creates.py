@@ -44,7 +44,8 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _estimate(record: dict) -> float:
-    return RunwayBackend(base_url="http://127.0.0.1:1").estimate_cost_usd(GenerationRequest.from_dict(record["request"]))
+    request = GenerationRequest.from_dict(record["request"])
+    return RunwayBackend(base_url="http://127.0.0.1:1").estimate_cost_usd(request)
 
 
 def _unknown(folder: RunFolder) -> list[dict]:
@@ -79,7 +80,8 @@ def test_unknown_creates_are_shown_apart_with_their_possible_cost_and_where_to_c
 
     run = load_run(out)
     (row,) = operations_table(run).to_dict("records")
-    assert (row["n_requests"], row["n_ok"], row["n_failed"], row["n_outcome_unknown"], row["n_known"]) == (5, 3, 0, 2, 3)
+    counts = (row["n_requests"], row["n_ok"], row["n_failed"], row["n_outcome_unknown"], row["n_known"])
+    assert counts == (5, 3, 0, 2, 3)
     assert row["failure_rate"] == 0.0 and row["may_have_billed_usd"] == pytest.approx(total)
     line = may_have_billed_line(operations_table(run))
     assert f"May have been billed: up to {fmt_usd(total)}" in line
