@@ -44,7 +44,8 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _estimate(record: dict) -> float:
-    return RunwayBackend(base_url="http://127.0.0.1:1").estimate_cost_usd(GenerationRequest.from_dict(record["request"]))
+    request = GenerationRequest.from_dict(record["request"])
+    return RunwayBackend(base_url="http://127.0.0.1:1").estimate_cost_usd(request)
 
 
 def _unknown(folder: RunFolder) -> list[dict]:
@@ -79,7 +80,8 @@ def test_unknown_creates_are_shown_apart_with_their_possible_cost_and_where_to_c
 
     run = load_run(out)
     (row,) = operations_table(run).to_dict("records")
-    assert (row["n_requests"], row["n_ok"], row["n_failed"], row["n_outcome_unknown"], row["n_known"]) == (5, 3, 0, 2, 3)
+    counts = (row["n_requests"], row["n_ok"], row["n_failed"], row["n_outcome_unknown"], row["n_known"])
+    assert counts == (5, 3, 0, 2, 3)
     assert row["failure_rate"] == 0.0 and row["may_have_billed_usd"] == pytest.approx(total)
     line = may_have_billed_line(operations_table(run))
     assert f"May have been billed: up to {fmt_usd(total)}" in line
@@ -152,3 +154,23 @@ def test_the_budget_gate_counts_what_unknown_creates_may_have_billed(tmp_path: P
         more = run_benchmark(replace(config, budget_usd=10 * e))
         assert more.stats.over_budget == {} and len(fake.jobs()) == 4
         assert set(fake.created_per_request().values()) == {1}
+
+
+def test_the_regression_failure_rate_leaves_unknown_creates_out(tmp_path: Path) -> None:
+    """A run whose only difference is lost creates shows no failure at all in the regression's failure rate (before,
+    they counted as failures: 2 of 5 against 0 of 5)."""
+    from vbench_suite.report.regression import compare_runs
+
+    with FakeVendors(FAST) as fake:
+        def run(name: str, lost: list[bool]) -> Path:
+            suite = write_suite(tmp_path / f"{name}.yaml", lost)
+            config = RunConfig(suite=str(suite), backends=("runway",), out=tmp_path / "runs" / name, score=False,
+                               backend_options={"runway": {"base_url": fake.base_url("runway"), **RUNWAY_OPTIONS}})
+            return run_benchmark(config).run_dir
+
+        base = run("base", [False] * 5)
+        cur = run("cur", [True, False, True, False, False])
+    reg = compare_runs(load_run(cur), load_run(base))
+    (row,) = [r for r in reg.rows.to_dict("records") if r["metric"] == "failure rate"]
+    assert (row["current"], row["n_current"], row["n_baseline"]) == (0.0, 3, 5)
+    assert "unknown outcome left out" in row["note"]

@@ -286,13 +286,20 @@ def _ops_rows(cur: RunData, base: RunData, backend: str, hardware_reason: str) -
         return [_row(backend, cur, kind="operations", metric="failure/refusal rates, latency, cost",
                      higher_is_better=False, verdict=NOT_COMPARED,
                      note=f"the {which} run has no generation of its own for this backend (all reused or none sent)")]
+    # Creates whose answer was lost have no known outcome: left out of both rates, as in the reliability table.
+    kc_all, kb_all = gc[~gc["outcome_unknown"].astype(bool)], gb[~gb["outcome_unknown"].astype(bool)]
     for status, name in (("failed", "failure rate"), ("refused", "refusal rate")):
-        kc, kb = int((gc["status"] == status).sum()), int((gb["status"] == status).sum())
-        test = stats.newcombe_test(kc, len(gc), kb, len(gb))
+        if not len(kc_all) or not len(kb_all):
+            rows.append(_row(backend, cur, kind="operations", metric=name, higher_is_better=False,
+                             verdict=NOT_COMPARED, note="no request with a known outcome on a side"))
+            continue
+        kc, kb = int((kc_all["status"] == status).sum()), int((kb_all["status"] == status).sum())
+        test = stats.newcombe_test(kc, len(kc_all), kb, len(kb_all))
         rows.append(_row(backend, cur, kind="operations", metric=name, higher_is_better=False,
-                         baseline=kb / len(gb), current=kc / len(gc), delta=test.delta if test else None,
-                         n_baseline=len(gb), n_current=len(gc), n_pairs=0, _test=test,
-                         note="over requests sent (unsupported and reused ones left out)"))
+                         baseline=kb / len(kb_all), current=kc / len(kc_all), delta=test.delta if test else None,
+                         n_baseline=len(kb_all), n_current=len(kc_all), n_pairs=0, _test=test,
+                         note="over requests sent whose outcome is known (unsupported, reused and creates of "
+                              "unknown outcome left out)"))
     oc, ob = gc[gc["status"] == "ok"], gb[gb["status"] == "ok"]
     local = is_local(cur, backend) or is_local(base, backend)
     if local:
