@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toy_backends import write_suite
 from vbench_suite.fake_vendors import FakeConfig, FakeVendors
 from vbench_suite.keys import file_sha256
 from vbench_suite.runner import RunConfig, run_benchmark
@@ -20,14 +21,6 @@ from vbench_suite.video.write import write_video
 FAST = FakeConfig(queue_s=0.01, run_s=0.03, throttle_s=0.15, retry_after_s=0.01)
 RUNWAY_OPTIONS = dict(poll_interval_s=0.005, job_deadline_s=10.0, retry_base_delay_s=0.005, max_retry_after_s=0.02)
 
-
-def write_suite(path: Path, n: int, resolution: str = "[32, 32]", duration: float = 1.0) -> Path:
-    lines = ["name: damage-suite", "version: \"1\"", "description: damaged videos", "defaults:",
-             f"  duration_s: {duration}", "  fps: 8", f"  resolution: {resolution}", "prompts:"]
-    for i in range(n):
-        lines += [f"  - id: p{i}", f"    text: a red circle moves left number {i}", "    category: motion"]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -13,20 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from toy_backends import write_suite
 from vbench_suite.runner import RunConfig, run_benchmark
 from vbench_suite.store.lock import LOCK_FILE, RunFolderBusy, hold_run_folder
 from vbench_suite.store.run_folder import GENERATIONS, RunFolder
 
 TESTS = Path(__file__).resolve().parent
 
-
-def write_suite(path: Path, n: int) -> Path:
-    lines = ["name: lock-suite", "version: \"1\"", "description: lock tests", "defaults:", "  duration_s: 1.0",
-             "  fps: 8", "  resolution: [32, 32]", "prompts:"]
-    for i in range(n):
-        lines += [f"  - id: p{i}", f"    text: a red circle moves left number {i}", "    category: motion"]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.fixture(autouse=True)

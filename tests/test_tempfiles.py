@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toy_backends import write_suite
 from vbench_suite.runner import RunConfig, run_benchmark
 from vbench_suite.store.run_folder import RunFolder, write_json_atomic
 from vbench_suite.tempfiles import TEMP_PREFIX, is_temp_name, make_temp
@@ -16,14 +17,6 @@ from vbench_suite.video import write as write_module
 
 PACKAGE = Path(__file__).resolve().parent.parent / "vbench_suite"
 
-
-def write_suite(path: Path, n: int = 2) -> Path:
-    lines = ["name: temp-suite", "version: \"1\"", "description: temp files", "defaults:", "  duration_s: 1.0",
-             "  fps: 8", "  resolution: [32, 32]", "prompts:"]
-    for i in range(n):
-        lines += [f"  - id: p{i}", f"    text: a red circle moves left number {i}", "    category: motion"]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.fixture(autouse=True)

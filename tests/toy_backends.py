@@ -5,6 +5,8 @@ generated, across processes (the kill-and-resume test).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import os
 import time
 
@@ -77,3 +79,13 @@ class RemoteToyBackend(ToyBackend):
 
     name = "toy-remote"
     remote = True
+
+
+def write_suite(path: Path, n: int = 2, resolution: str = "[32, 32]", duration: float = 1.0) -> Path:
+    """A small suite of `n` shapes-grammar prompts (one category) for runner tests; returns `path`."""
+    lines = ["name: toy-suite", "version: \"1\"", "description: runner tests", "defaults:",
+             f"  duration_s: {duration}", "  fps: 8", f"  resolution: {resolution}", "prompts:"]
+    for i in range(n):
+        lines += [f"  - id: p{i}", f"    text: a red circle moves left number {i}", "    category: motion"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
