@@ -29,12 +29,12 @@ FAULT_EVERY = 5
 CONCURRENCY = 50
 KEY_ENVS = ("RUNWAYML_API_SECRET", "FAL_KEY", "GEMINI_API_KEY", "SYNTHESIA_API_KEY", "HEYGEN_API_KEY")
 FAST = FakeConfig(queue_s=0.02, run_s=0.04, throttle_s=0.3, retry_after_s=0.02)
-BACKEND_OPTIONS = dict(poll_interval_s=0.01, job_deadline_s=1.0, retry_base_delay_s=0.01, max_retry_after_s=0.05,
+BACKEND_OPTIONS = dict(poll_interval_s=0.01, job_deadline_s=3.0, retry_base_delay_s=0.01, max_retry_after_s=0.05,
                        max_concurrency=CONCURRENCY)
 
 
 def make_backends(origin: str) -> list:
-    options = {**BACKEND_OPTIONS, "job_deadline_s": float(os.environ.get("VBENCH_TEST_JOB_DEADLINE_S", "1.0"))}
+    options = {**BACKEND_OPTIONS, "job_deadline_s": float(os.environ.get("VBENCH_TEST_JOB_DEADLINE_S", "3.0"))}
     return [RunwayBackend(base_url=f"{origin}/runway", **options),
             PikaBackend(base_url=f"{origin}/fal", **options),
             SynthesiaBackend(base_url=f"{origin}/synthesia", **options),
