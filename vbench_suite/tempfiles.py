@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,13 @@ def make_temp(dest_dir: Path, label: str, suffix: str = "") -> tuple[int, Path]:
     return fd, Path(name)
 
 
+def make_temp_dir(dest_dir: Path, label: str) -> Path:
+    """Create an empty temporary folder in `dest_dir`, named `TEMP_PREFIX + label + "." + random`, for a tool that
+    writes several files of its own (a generation script run as a subprocess). Renaming a file out of it into
+    `dest_dir` is atomic; `remove_temp_files` removes the folder with everything in it."""
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{label}.", dir=dest_dir))
+
+
 def is_temp_name(name: str, *, in_videos: bool = False) -> bool:
     """Whether a file name is one of the harness's temporary names (current or legacy). `in_videos`: the file lies
     in a run folder's videos/ tree, where earlier releases' video temp names (`LEGACY_VIDEO_TEMP`) count too."""
@@ -38,7 +46,8 @@ def is_temp_name(name: str, *, in_videos: bool = False) -> bool:
 
 
 def remove_temp_files(root: Path, *, in_videos: bool = False) -> list[Path]:
-    """Delete the harness's temporary files under `root` (recursively); returns what was removed.
+    """Delete the harness's temporary files under `root` (recursively), and temporary folders (`make_temp_dir`)
+    whole; returns what was removed.
 
     Only call this while owning `root` (the run-folder lock): another process's file in flight would go too.
     `in_videos`: `root` is a run folder's videos/ tree (see `is_temp_name`).
@@ -46,7 +55,12 @@ def remove_temp_files(root: Path, *, in_videos: bool = False) -> list[Path]:
     removed: list[Path] = []
     if not root.is_dir():
         return removed
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        for name in [d for d in dirs if d.startswith(TEMP_PREFIX)]:
+            dirs.remove(name)  # removed whole below, not walked into
+            path = Path(dirpath) / name
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
         for name in files:
             path = Path(dirpath) / name
             if is_temp_name(name, in_videos=in_videos):

@@ -11,20 +11,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vbench_suite.cli.options import non_negative_float, positive_int
 from vbench_suite.errors import UserError
 
 if TYPE_CHECKING:  # the report package imports pandas; the CLI imports it only when the command runs
-    from vbench_suite.report.economics import VideoFormat
-
-
-def _nonneg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got '{text}'") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
-    return value
+    from vbench_suite.report.economics import RunEconomics, VideoFormat
 
 
 def _volumes(text: str) -> list[float]:
@@ -50,22 +41,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "breakeven", help="monthly volume above which self-hosting is cheaper than an API",
         description="Volume unit: 10-second units of video per month. Self-hosting cost is either a flat "
                     "--selfhost-usd-per-month or --gpu-usd-per-hour × --gpus × --hours-per-month.")
-    p.add_argument("--api-usd-per-10s", type=_nonneg, default=None, metavar="USD",
+    p.add_argument("--api-usd-per-10s", type=non_negative_float, default=None, metavar="USD",
                    help="API price per 10 s of video (default with --from-run: the run's measured cost per 10 s)")
-    p.add_argument("--selfhost-usd-per-month", type=_nonneg, default=None, metavar="USD",
+    p.add_argument("--selfhost-usd-per-month", type=non_negative_float, default=None, metavar="USD",
                    help="flat monthly self-hosting cost")
-    p.add_argument("--gpu-usd-per-hour", type=_nonneg, default=None, metavar="USD",
+    p.add_argument("--gpu-usd-per-hour", type=non_negative_float, default=None, metavar="USD",
                    help="price of one hour of the machine the throughput is for, a GPU unless --from-run says "
                         "otherwise (monthly cost = this × --gpus × --hours-per-month; default with --from-run: the "
                         "rate in the local backend's records, printed with its source)")
-    p.add_argument("--gpus", type=int, default=1,
-                   help="machines (GPUs unless --from-run says otherwise) in the self-hosted cluster (default 1)")
-    p.add_argument("--hours-per-month", type=_nonneg, default=730.0, help="paid hours per month (default 730)")
-    p.add_argument("--selfhost-usd-per-10s", type=_nonneg, default=0.0, metavar="USD",
+    p.add_argument("--gpus", type=positive_int, default=None,
+                   help="machines (GPUs unless --from-run says otherwise) in the self-hosted cluster (default with "
+                        "--from-run: the GPUs one generation of the self-hosted backend held, else 1)")
+    p.add_argument("--hours-per-month", type=non_negative_float, default=730.0, help="paid hours per month (default 730)")
+    p.add_argument("--selfhost-usd-per-10s", type=non_negative_float, default=0.0, metavar="USD",
                    help="variable self-hosting cost per 10 s of video (default 0)")
-    p.add_argument("--videos-per-gpu-hour", type=_nonneg, default=None,
+    p.add_argument("--videos-per-gpu-hour", type=non_negative_float, default=None,
                    help="self-hosted throughput (default with --from-run: measured on the run's local backend)")
-    p.add_argument("--video-seconds", type=_nonneg, default=None,
+    p.add_argument("--video-seconds", type=non_negative_float, default=None,
                    help="length of the videos the throughput counts (default: the run's, else 10)")
     p.add_argument("--from-run", type=Path, default=None, metavar="RUN_DIR",
                    help="take the API price and throughput measured in this run folder")
@@ -73,7 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--selfhost-backend", default=None, help="with --from-run: which local backend's throughput to use")
     p.add_argument("--api-resolution", type=_resolution, default=None, metavar="WxH",
                    help="resolution the API price is for (default with --from-run: the run's)")
-    p.add_argument("--api-video-seconds", type=_nonneg, default=None, metavar="S",
+    p.add_argument("--api-video-seconds", type=non_negative_float, default=None, metavar="S",
                    help="clip length the API price is for (default with --from-run: the run's)")
     p.add_argument("--selfhost-resolution", type=_resolution, default=None, metavar="WxH",
                    help="resolution of the self-hosted clips the throughput counts "
@@ -93,6 +85,28 @@ def _format(resolution: tuple[int, int] | None, seconds: float | None,
     width, height = resolution or ((measured.width, measured.height) if measured is not None else (0, 0))
     secs = seconds if seconds is not None else (measured.seconds if measured is not None else None)
     return VideoFormat(width, height, secs) if width and secs else None
+
+
+def _measured_lines(args: argparse.Namespace, econ: RunEconomics, api_label: str) -> list[str]:
+    """What else `--from-run` took from the run, and the assumptions left (each with the flag that changes it)."""
+    lines = []
+    if api_label in econ.api_notes:
+        lines.append(econ.api_notes[api_label])
+    if econ.selfhost_backend is not None and econ.hardware_s_per_10s is not None and args.videos_per_gpu_hour is None:
+        unit = "GPU-seconds" if econ.gpus else "hardware seconds" if econ.device != "cpu" else "CPU-seconds"
+        made = f" of {econ.selfhost_format.width}x{econ.selfhost_format.height}" if econ.selfhost_format else ""
+        held = f" (wall time × {econ.gpus} GPU(s) per generation)" if econ.gpus else ""
+        lines.append(f"Measured in run {args.from_run}: {econ.selfhost_backend} used {econ.hardware_s_per_10s:.4g} "
+                     f"{unit} per 10 s of video{made}{held}")
+    if args.gpus is None and econ.gpus:
+        lines.append(f"Cluster size: {econ.gpus} GPU(s), what one generation of {econ.selfhost_backend} held in run "
+                     f"{args.from_run} (change with --gpus)")
+    if econ.selfhost_backend is not None:
+        lines.append(f"Assumed: the self-hosted machines are paid for {args.hours_per_month:g} h a month "
+                     "(--hours-per-month) and cost nothing per video beyond their hourly price "
+                     f"(--selfhost-usd-per-10s {args.selfhost_usd_per_10s:g}); throughput is as measured on the run's "
+                     "hardware, per-video overheads included")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,14 +147,16 @@ def run(args: argparse.Namespace) -> int:
         if rate is None and args.selfhost_usd_per_month is None and econ.gpu_usd_per_hour is not None:
             rate = econ.gpu_usd_per_hour
             sources.append(f"Self-hosting rate: {machine} at ${rate:.4g}/h ({econ.rate_source})")
+        sources += _measured_lines(args, econ, api_label)
     if api is None:
         raise UserError("Give the API price: --api-usd-per-10s USD, or --from-run RUN_DIR with a paid remote backend.")
     if rate is not None and rate == args.gpu_usd_per_hour:
         sources.append(f"Self-hosting rate: ${rate:.4g} per hour of one {machine} (given by --gpu-usd-per-hour)")
     own_measured = econ.selfhost_format if args.from_run is not None and vph == econ.videos_per_gpu_hour else None
+    gpus = args.gpus or (econ.gpus if args.from_run is not None and vph == econ.videos_per_gpu_hour else None) or 1
     inputs = BreakEvenInputs(
         api_usd_per_10s=api, selfhost_usd_per_month=args.selfhost_usd_per_month,
-        gpu_usd_per_hour=rate, gpus=args.gpus, hours_per_month=args.hours_per_month,
+        gpu_usd_per_hour=rate, gpus=gpus, hours_per_month=args.hours_per_month,
         selfhost_usd_per_10s=args.selfhost_usd_per_10s, videos_per_gpu_hour=vph,
         video_seconds=video_s if video_s else 10.0, api_label=api_label, sources=tuple(sources), machine=machine,
         selfhost_label=econ.selfhost_backend or "self-host",

@@ -223,21 +223,27 @@ def breakeven_from_run(run: RunData, ops: pd.DataFrame) -> tuple[list[BreakEven]
                   "the run did not price its hardware. Recompute with yours: `vbench-suite breakeven --from-run "
                   "RUN_DIR --gpu-usd-per-hour USD`")
     machine = econ.machine if econ.selfhost_backend is not None else "GPU"
-    notes.append(f"Self-hosting rate: {machine} at ${price:.4g}/h ({source}). Assumed: 1 such machine paid for "
+    gpus = econ.gpus or 1
+    held = (f"{gpus} such machines (the GPUs one generation of {econ.selfhost_backend} held)" if econ.gpus
+            else "1 such machine")
+    notes.append(f"Self-hosting rate: {machine} at ${price:.4g}/h ({source}). Assumed: {held} paid for "
                  f"{economics.HOURS_PER_MONTH:.0f} h/month, no variable cost.")
     if econ.videos_per_gpu_hour is not None:
         made = f" of {econ.selfhost_format.describe()}" if econ.selfhost_format else ""
+        per_10s = (f" ({econ.hardware_s_per_10s:.4g} hardware seconds per 10 s of video)"
+                   if econ.hardware_s_per_10s is not None else "")
         notes.append(f"Throughput measured on {econ.selfhost_backend} (the slowest local backend in the run, so the "
                      f"estimate is conservative): {econ.videos_per_gpu_hour:.4g} videos{made} per hour of "
-                     f"{machine}, from its hardware seconds on this run's machine. Choose another with "
+                     f"{machine}{per_10s}, from its hardware seconds on this run's machine. Choose another with "
                      "`vbench-suite breakeven --selfhost-backend NAME`.")
     else:
         notes.append("No local backend with hardware seconds in this run: utilisation is not computed.")
     notes.append("API prices: measured in this run (total cost of all attempts / seconds of video delivered × 10); "
                  "a (simulated) vendor's price is the fake server's price table, not a quote.")
+    notes += list(econ.api_notes.values())
     results = []
     for label, api in sorted(econ.api_usd_per_10s.items()):
-        inputs = BreakEvenInputs(api_usd_per_10s=api, gpu_usd_per_hour=price,
+        inputs = BreakEvenInputs(api_usd_per_10s=api, gpu_usd_per_hour=price, gpus=gpus,
                                  videos_per_gpu_hour=econ.videos_per_gpu_hour,
                                  video_seconds=econ.video_seconds or 10.0, api_label=label,
                                  sources=(f"API price measured in this run: {label} = ${api:.4g} per 10 s",

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from vbench_suite.backends.hardware import ASSUMED_USD_PER_GPU_HOUR
 from vbench_suite.errors import UserError
 from vbench_suite.report.load import RunData
 from vbench_suite.report.render import fmt_usd
@@ -30,9 +31,10 @@ from vbench_suite.report.tables import operations_table
 
 HOURS_PER_MONTH = 730.0
 """Average hours in a month (8760 h / 12), the default for GPU price/hour × GPUs × hours."""
-ASSUMED_GPU_USD_PER_HOUR = 2.0
-"""GPU price the comparison report assumes (and says so) when a run did not price its local hardware; the
-`breakeven` command always takes the user's price instead."""
+ASSUMED_GPU_USD_PER_HOUR = ASSUMED_USD_PER_GPU_HOUR
+"""GPU price the comparison report assumes (and says so) when a run did not price its local hardware (the same
+placeholder self-hosted backends price with when `usd_per_gpu_hour` is unset); the `breakeven` command always takes
+the user's price instead."""
 DEFAULT_TABLE_POINTS = 11
 """Volumes in the default break-even table (evenly spaced from 0)."""
 DURATION_CLASS_EDGES_S = (4.0, 8.0, 16.0)
@@ -362,7 +364,8 @@ class RunEconomics:
     """Measured inputs taken from a run: API prices of paid remote backends and a local backend's throughput."""
 
     api_usd_per_10s: dict[str, float]
-    """{backend label: measured cost per 10 s} for remote backends with a non-zero cost."""
+    """{backend label: measured cost per 10 s} for remote backends with a non-zero cost (at the self-hosted clips'
+    resolution when the backend made clips of that size too; see `api_notes`)."""
     selfhost_backend: str | None
     videos_per_gpu_hour: float | None
     """Videos per hour of the machine the local backend ran on (`machine`), from its hardware seconds."""
@@ -373,11 +376,18 @@ class RunEconomics:
     """{backend label: the clips its price is for} (same keys as `api_usd_per_10s`)."""
     selfhost_format: VideoFormat | None = None
     machine: str = "machine of unrecorded kind"
-    """What the local backend ran on, e.g. 'CPU: 1 vCPU' or 'GPU (cuda)'."""
+    """What the local backend ran on, e.g. 'CPU: 1 vCPU' or 'GPU (cuda, NVIDIA H200)'."""
     rate_source: str = ""
     """Where `gpu_usd_per_hour` came from, said with the rate (e.g. the backend's default, an assumption)."""
     device: str = ""
     """Device recorded in the local backend's fingerprint ('cpu', 'cuda', ...; '' when not recorded)."""
+    gpus: int | None = None
+    """GPUs one generation of the local backend held (its records' `device_count`), on a GPU; None on a CPU or
+    when not recorded. The measured deployment: the default cluster size of the break-even."""
+    hardware_s_per_10s: float | None = None
+    """The local backend's measured hardware seconds (GPU-seconds on a GPU) per 10 s of delivered video."""
+    api_notes: dict[str, str] = field(default_factory=dict)
+    """{backend label: how its price was chosen} when only part of its records priced it (matching resolution)."""
 
 
 def run_format(generations: pd.DataFrame) -> VideoFormat | None:
@@ -392,33 +402,72 @@ def run_format(generations: pd.DataFrame) -> VideoFormat | None:
     return VideoFormat(int(width), int(height), seconds) if seconds > 0 else None
 
 
-def _device(generations: pd.DataFrame) -> str:
-    """The device recorded in a backend's fingerprint settings ('' when none)."""
+def _json_column(generations: pd.DataFrame, column: str) -> list[dict]:
+    """The JSON objects of a text column ('settings', 'info'), newest record last; unreadable ones left out."""
     import json
 
-    for text in generations["settings"]:
+    out = []
+    for text in generations[column] if column in generations else ():
         try:
-            device = json.loads(text or "{}").get("device")
-        except (ValueError, AttributeError):
+            value = json.loads(text or "{}")
+        except (TypeError, ValueError):
             continue
-        if device:
-            return str(device)
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+def _device(generations: pd.DataFrame) -> str:
+    """The device recorded in a backend's fingerprint settings (else in its records' info; '' when none)."""
+    for record in _json_column(generations, "settings") + _json_column(generations, "info"):
+        if record.get("device"):
+            return str(record["device"])
     return ""
 
 
-def local_rate_source(backend: str, rate: float, device: str) -> tuple[str, str]:
+def recorded_accounting(generations: pd.DataFrame) -> dict:
+    """How a self-hosted backend's ok records say they were priced and what they ran on: the most common value of
+    each of `rate_source`, `rate_option`, `device_name`, `device_count`, `hardware_usd_per_hour` (fields of
+    `vbench_suite.backends.hardware`; keys absent when no record has them)."""
+    from collections import Counter
+
+    ok = generations[generations["status"] == "ok"]
+    infos = _json_column(ok, "info")
+    out = {}
+    for key in ("rate_source", "rate_option", "device_name", "device_count", "hardware_usd_per_hour"):
+        values = Counter(str(i[key]) for i in infos if i.get(key) not in (None, ""))
+        if values:
+            text = values.most_common(1)[0][0]
+            out[key] = int(text) if key == "device_count" and text.isdigit() else text
+    return out
+
+
+def local_rate_source(backend: str, rate: float, device: str, recorded: dict | None = None) -> tuple[str, str]:
     """(machine, source) for a local backend's hourly rate as implied by its records.
 
-    dit-local's default `price_per_hour` is an assumption (a 2-vCPU on-demand cloud instance, see
-    `vbench_suite.backends.dit_local.DEFAULT_PRICE_PER_HOUR`), so it is named as one, with the way to change it.
+    `recorded` is `recorded_accounting` of its records. Their `rate_source` says whether the user set the price
+    ('option') or the backend priced with its stated default ('default', an assumption, named as one with the way to
+    change it). dit-local's records predate that field: its default `price_per_hour` is recognised by value (a
+    2-vCPU on-demand cloud instance, see `vbench_suite.backends.dit_local.DEFAULT_PRICE_PER_HOUR`). Other records
+    that say nothing are named as the backend's own cost records.
     """
-    kind = {"cpu": "CPU", "": "machine of unrecorded kind"}.get(device, f"GPU ({device})")
+    recorded = recorded or {}
+    name = recorded.get("device_name", "")
+    kind = {"cpu": "CPU", "": "machine of unrecorded kind"}.get(device, f"GPU ({device}{', ' + name if name else ''})")
+    change = "`vbench-suite breakeven --gpu-usd-per-hour USD`"
+    if recorded.get("rate_source") in ("option", "default"):
+        option = recorded.get("rate_option") or ("usd_per_cpu_hour" if device == "cpu" else "usd_per_gpu_hour")
+        machine = "CPU: 1 vCPU" if device == "cpu" else kind
+        if recorded["rate_source"] == "option":
+            return machine, f"source: {backend}'s {option} option, set for this run"
+        return machine, (f"assumed, source: {backend}'s default {option} (${rate:.4g}/h, a placeholder, not a quote), "
+                         f"not a measured bill; set the real price with `--option {backend}.{option}=USD` when "
+                         f"running, or {change}")
     if backend == "dit-local":
         # constants only; no torch import
         from vbench_suite.backends.dit_local import DEFAULT_PRICE_PER_HOUR, DEFAULT_PRICE_VCPUS
 
-        fix = ("set the real price with `--option dit-local.price_per_hour=USD` when running, or "
-               "`vbench-suite breakeven --gpu-usd-per-hour USD`")
+        fix = f"set the real price with `--option dit-local.price_per_hour=USD` when running, or {change}"
         # On a CPU dit-local charges each CPU-second at a vCPU's share of the machine's hourly price.
         per_vcpu = DEFAULT_PRICE_PER_HOUR / DEFAULT_PRICE_VCPUS
         if device == "cpu" and math.isclose(rate, per_vcpu, rel_tol=1e-6):
@@ -432,11 +481,48 @@ def local_rate_source(backend: str, rate: float, device: str) -> tuple[str, str]
     return kind, f"source: {backend}'s own cost records (cost_usd / hardware_s)"
 
 
+def _same_size(generations: pd.DataFrame, fmt: VideoFormat) -> pd.Series:
+    """Records whose requested resolution is `fmt`'s, in either orientation."""
+    w, h = generations["width"], generations["height"]
+    return ((w == fmt.width) & (h == fmt.height)) | ((w == fmt.height) & (h == fmt.width))
+
+
+def _api_prices(run: RunData, ops: pd.DataFrame, api_backend: str | None,
+                own: VideoFormat | None) -> tuple[dict[str, float], dict[str, VideoFormat | None], dict[str, str]]:
+    """Each paid remote backend's cost per 10 s, its clips and a note when it was priced from part of its records:
+    at the self-hosted clips' resolution (`own`) when the backend delivered clips of that size, since a vendor's
+    price per 10 s differs between resolutions; else from all its records."""
+    gens = run.generations
+    prices: dict[str, float] = {}
+    formats: dict[str, VideoFormat | None] = {}
+    notes: dict[str, str] = {}
+    for row in ops.itertuples(index=False):
+        if (api_backend is not None and row.backend != api_backend) or row.local:
+            continue
+        if not (np.isfinite(row.usd_per_10s) and row.usd_per_10s > 0):
+            continue
+        mine = gens[gens["backend"] == row.backend]
+        mine = mine[~mine["unsupported"].astype(bool)] if "unsupported" in mine else mine
+        price, chosen = float(row.usd_per_10s), mine
+        if own is not None:
+            match = mine[_same_size(mine, own)]
+            delivered = float(match.loc[match["status"] == "ok", "video_seconds"].sum())
+            if delivered > 0 and len(match) < len(mine):
+                price, chosen = float(match["cost_usd"].sum()) / delivered * 10.0, match
+                notes[row.label] = (f"{row.label}'s price is from its {own.width}x{own.height} clips only "
+                                    f"({len(match)} of its {len(mine)} requests), the resolution the self-hosted "
+                                    f"backend made: ${price:.4g} per 10 s (all its clips: ${row.usd_per_10s:.4g})")
+        prices[row.label] = price
+        formats[row.label] = run_format(chosen)
+    return prices, formats, notes
+
+
 def economics_from_run(run: RunData, api_backend: str | None = None,
                        selfhost_backend: str | None = None) -> RunEconomics:
     """Measured prices, clip formats and throughput from a run: every paid remote backend's cost per 10 s (or only
-    `api_backend`'s) and the throughput of `selfhost_backend`, by default of the slowest local backend. Names that are
-    not in the run raise `BreakEvenInputError`."""
+    `api_backend`'s; at the self-hosted clips' resolution where it made such clips) and the throughput of
+    `selfhost_backend`, by default of the slowest local backend. Names that are not in the run raise
+    `BreakEvenInputError`."""
     ops = operations_table(run)
     names = set(run.backends())
     for flag, name in (("--api-backend", api_backend), ("--selfhost-backend", selfhost_backend)):
@@ -444,14 +530,6 @@ def economics_from_run(run: RunData, api_backend: str | None = None,
             raise BreakEvenInputError(f"{flag} '{name}' is not in run '{run.run_dir}'. Backends there: "
                                       f"{', '.join(sorted(names)) or 'none'}.")
     gens = run.generations
-    prices: dict[str, float] = {}
-    formats: dict[str, VideoFormat | None] = {}
-    for row in ops.itertuples(index=False):
-        if api_backend is not None and row.backend != api_backend:
-            continue
-        if not row.local and np.isfinite(row.usd_per_10s) and row.usd_per_10s > 0:
-            prices[row.label] = float(row.usd_per_10s)
-            formats[row.label] = run_format(gens[gens["backend"] == row.backend])
     local = [r for r in ops.itertuples(index=False) if r.local and np.isfinite(r.videos_per_hw_hour)]
     if selfhost_backend is not None:
         local = [r for r in local if r.backend == selfhost_backend]
@@ -459,15 +537,22 @@ def economics_from_run(run: RunData, api_backend: str | None = None,
             raise BreakEvenInputError(f"--selfhost-backend '{selfhost_backend}' has no hardware seconds in the run, so "
                                       "its throughput is unknown; give --videos-per-gpu-hour.")
     if not local:
-        return RunEconomics(prices, None, None, None, None, api_formats=formats)
+        prices, formats, notes = _api_prices(run, ops, api_backend, None)
+        return RunEconomics(prices, None, None, None, None, api_formats=formats, api_notes=notes)
     # Without a choice, the slowest local backend: the conservative break-even (and never a trivial renderer).
     best = min(local, key=lambda r: r.videos_per_hw_hour)
     own = gens[gens["backend"] == best.backend]
+    own_format = run_format(own)
+    prices, formats, notes = _api_prices(run, ops, api_backend, own_format)
     device = _device(own)
+    recorded = recorded_accounting(own)
     hw_total = float(best.hardware_s_total)
     rate = float(best.cost_usd_total) / hw_total * 3600.0 if best.cost_usd_total > 0 and hw_total > 0 else None
-    machine, source = local_rate_source(best.backend, rate, device) if rate is not None else (
-        local_rate_source(best.backend, 0.0, device)[0], "")
+    machine, source = local_rate_source(best.backend, rate if rate is not None else 0.0, device, recorded)
+    count = recorded.get("device_count")
+    gpus = int(count) if device not in ("", "cpu") and isinstance(count, int) and count >= 1 else None
+    per_10s = float(best.hardware_s_per_10s) if np.isfinite(best.hardware_s_per_10s) else None
     return RunEconomics(prices, best.label, float(best.videos_per_hw_hour), float(best.video_seconds_mean), rate,
-                        api_formats=formats, selfhost_format=run_format(own), machine=machine, rate_source=source,
-                        device=device)
+                        api_formats=formats, selfhost_format=own_format, machine=machine,
+                        rate_source=source if rate is not None else "", device=device, gpus=gpus,
+                        hardware_s_per_10s=per_10s, api_notes=notes)

@@ -21,7 +21,7 @@ from vbench_suite.errors import UserError
 from vbench_suite.report.render import fmt_usd
 from vbench_suite.store.index import default_index_path
 from vbench_suite.store.run_folder import GENERATIONS, SCORES, RunFolder, current_generations, scores_of
-from vbench_suite.types import GenerationResult, ScoreRecord
+from vbench_suite.types import GenerationResult, ScoreRecord, thaw
 
 REFERENCE_ROLE = "reference"
 """`role` of generation records that form the FVD reference set (same value as `runner.plan.REFERENCE_ROLE`; the
@@ -40,8 +40,9 @@ GENERATION_COLUMNS: tuple[str, ...] = (
     "model", "version", "settings", "simulated", "queued_s", "generating_s", "downloading_s", "total_s",
     "cost_usd", "hardware_s", "video_seconds", "billed_units", "billing_unit", "peak_memory_mb", "video_path",
     "requested_duration_s", "finished_at", "unsupported", "width", "height", "reused_from", "outcome_unknown",
-    "may_have_billed_usd", "dashboard_hint")
-"""Columns of `RunData.generations` (plus one `stage_<name>` column per local latency stage seen in the run)."""
+    "may_have_billed_usd", "dashboard_hint", "info")
+"""Columns of `RunData.generations` (plus one `stage_<name>` column per local latency stage seen in the run).
+`settings` and `info` are the fingerprint's settings and the result's info as JSON text."""
 
 SCORE_COLUMNS: tuple[str, ...] = tuple(ScoreRecord.__dataclass_fields__) + ("scored_at",)
 """Columns of `RunData.scores`: every ScoreRecord field (extra as a dict) plus `scored_at`."""
@@ -234,6 +235,8 @@ def _generation_row(d: dict[str, Any]) -> dict[str, Any]:
         "outcome_unknown": dict(result.info).get("failure_code") == CREATE_OUTCOME_UNKNOWN,
         "may_have_billed_usd": float(d.get("may_have_billed_usd") or 0.0),
         "dashboard_hint": str(d.get("dashboard_hint") or ""),
+        # What a self-hosted backend ran on and how it was priced (`backends.hardware`): read by the break-even.
+        "info": json.dumps(thaw(result.info), sort_keys=True, default=str),
     }
     for name, seconds in lat.stages:
         row[f"stage_{name}"] = seconds
