@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from vbench_suite.backends.command.script import (DEFAULT_TIMEOUT_S, Invocation, RequestError, ScriptBackend,
-                                                  combined_identity, file_identity, names_option)
+                                                  combined_identity, file_identity, names_option, refuse_secrets)
 from vbench_suite.errors import ConfigError, shown
 from vbench_suite.types import Capabilities, GenerationRequest, ModeCapabilities
 
@@ -136,6 +136,8 @@ class OpenSoraBackend(ScriptBackend):
                          usd_per_cpu_hour=usd_per_cpu_hour, pass_env=pass_env)
         self.repo = Path(repo).expanduser().resolve() if repo else None
         self.config = str(config)
+        for option, text in (("torchrun", torchrun), ("args", args), ("config", config)):
+            refuse_secrets(option, str(text or ""), self.name)
         try:
             self.launcher = shlex.split(str(torchrun))
             self.extra_args = shlex.split(str(args or ""))

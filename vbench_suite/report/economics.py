@@ -452,7 +452,7 @@ def local_rate_source(backend: str, rate: float, device: str, recorded: dict | N
     that say nothing are named as the backend's own cost records.
     """
     recorded = recorded or {}
-    name = recorded.get("device_name", "")
+    name = "" if recorded.get("device_name") in (None, "unknown") else recorded["device_name"]
     kind = {"cpu": "CPU", "": "machine of unrecorded kind"}.get(device, f"GPU ({device}{', ' + name if name else ''})")
     change = "`vbench-suite breakeven --gpu-usd-per-hour USD`"
     if recorded.get("rate_source") in ("option", "default"):

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from vbench_suite.backends.command.script import (DEFAULT_TIMEOUT_S, Invocation, RequestError, ScriptBackend,
-                                                  check_positive, combined_identity, file_identity, names_option)
+                                                  check_positive, combined_identity, file_identity, names_option,
+                                                  refuse_secrets)
 from vbench_suite.backends.command.template import CommandTemplate
 from vbench_suite.errors import ConfigError, shown
 from vbench_suite.types import MODES, Capabilities, GenerationRequest, ModeCapabilities
@@ -108,6 +109,9 @@ class CommandBackend(ScriptBackend):
 
     def _set_templates(self, template: str, i2v_template: str | None, keyframes_template: str | None,
                        output_glob: str | None) -> None:
+        for option, text in (("template", template), ("i2v_template", i2v_template),
+                             ("keyframes_template", keyframes_template)):
+            refuse_secrets(option, str(text or ""), self.name)
         base = CommandTemplate.parse(template, "template")
         special = {"i2v": i2v_template, "hybrid": i2v_template, "keyframes": keyframes_template}
         names = {"i2v": "i2v_template", "hybrid": "i2v_template", "keyframes": "keyframes_template"}

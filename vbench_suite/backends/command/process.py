@@ -35,6 +35,8 @@ TAIL_BYTES = 8192
 """How much of the end of stderr (or stdout) is read for an error message."""
 TAIL_CHARS = 600
 """How many characters of that end go into the message."""
+GROUP_EXIT_WAIT_S = 2.0
+"""Longest wait for the processes of a SIGKILLed group to be gone."""
 _POLL_S = (0.01, 0.25)
 """First and longest interval between checks on a running command."""
 
@@ -50,6 +52,13 @@ def child_env(pass_env: Iterable[str] = (), extra: Mapping[str, str] | None = No
     env = {k: v for k, v in os.environ.items() if k in allowed or not is_secret_name(k)}
     env.update(extra or {})
     return env
+
+
+def secrets_in(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Names of credential-like environment variables whose value appears in `text` (never the values)."""
+    environ = os.environ if environ is None else environ
+    return sorted(name for name, value in environ.items()
+                  if is_secret_name(name) and len(value) >= MIN_SECRET_CHARS and value in text)
 
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
@@ -124,7 +133,32 @@ def _kill_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
-        pass  # the group is gone already
+        return  # the group is gone already
+    if sig == signal.SIGKILL:
+        _wait_group_gone(pgid)
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of group `pgid` that still run (zombies waiting for their reaper do not); [] without /proc."""
+    members = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, timeout_s: float = GROUP_EXIT_WAIT_S) -> None:
+    """Give a SIGKILLed group a moment to die, so that nothing of it writes after the result is taken."""
+    deadline = time.perf_counter() + timeout_s
+    while _live_members(pgid) and time.perf_counter() < deadline:
+        time.sleep(0.01)
 
 
 def _end_group(proc: subprocess.Popen) -> tuple[int | None, float, float]:

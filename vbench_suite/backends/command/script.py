@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vbench_suite.backends.base import Backend, GenerationContext
-from vbench_suite.backends.command.process import child_env, run_process
+from vbench_suite.backends.command.process import child_env, run_process, secrets_in
 from vbench_suite.backends.command.template import TemplateValueError
 from vbench_suite.backends.hardware import DEVICE_CHOICES, Device, HourlyRate, hourly_rate, resolve_device
 from vbench_suite.errors import ConfigError, VideoError, shown
@@ -100,6 +100,16 @@ def check_price(name: str, value: Any, backend: str) -> float | None:
     return price
 
 
+def refuse_secrets(option: str, text: str, backend: str) -> None:
+    """`ConfigError` when `text` (an option that ends up on a command line and in run.json) holds the value of a
+    credential-like environment variable; the message names the variable, never the value."""
+    found = secrets_in(text)
+    if found:
+        raise ConfigError(f"backend '{backend}': {option} contains the value of {', '.join(found)}; a secret must "
+                          f"never be on a command line: let the script read it from the environment (pass_env="
+                          f"{','.join(found)})")
+
+
 def names_option(value: Any) -> tuple[str, ...]:
     """A list option given as 'a,b' or as a JSON list."""
     if value is None or value == "":
@@ -167,7 +177,8 @@ class ScriptBackend(Backend):
             return GenerationResult(status="failed", fingerprint=self._fingerprint_or_name(), error=reason)
         fingerprint = self.fingerprint()
         ctx.out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmpdir = make_temp_dir(ctx.out_path.parent, ctx.out_path.stem)
+        # Absolute: the command runs in another folder, where a relative run-folder path would point elsewhere.
+        tmpdir = make_temp_dir(ctx.out_path.parent.resolve(), ctx.out_path.stem)
         try:
             return self._generate_in(request, ctx, tmpdir, fingerprint)
         finally:
@@ -231,8 +242,8 @@ class ScriptBackend(Backend):
         wrote = sorted(str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*")
                        if p.is_file() and not p.name.startswith(".vbench-"))
         expected = f"the file {{output}}" if inv.output is not None else f"a file matching {inv.glob!r}"
-        listing = (f"it wrote {', '.join(wrote[:MAX_LISTED_FILES])}{' …' if len(wrote) > MAX_LISTED_FILES else ''}"
-                   if wrote else "it wrote no file at all")
+        listing = (f"its folder holds only {', '.join(wrote[:MAX_LISTED_FILES])}"
+                   f"{' …' if len(wrote) > MAX_LISTED_FILES else ''}" if wrote else "it wrote no file at all")
         return f"the command exited with status 0 but wrote no video (expected {expected}); {listing}"
 
     def _ok(self, request: GenerationRequest, path: Path, sha: str, outcome: Any, check_s: float, inv: Invocation,
