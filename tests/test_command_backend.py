@@ -48,8 +48,8 @@ def _backend(**options: object) -> CommandBackend:
 
 
 def _request(prompt: str = "a red circle", mode: str = "t2v", seed: int = 3, **kw: object) -> GenerationRequest:
-    return GenerationRequest(prompt_id="p1", prompt=prompt, mode=mode, seed=seed, duration_s=1.0, fps=8,  # type: ignore[arg-type]
-                             resolution=(32, 32), **kw)  # type: ignore[arg-type]
+    return GenerationRequest(prompt_id="p1", prompt=prompt, mode=mode, seed=seed,  # type: ignore[arg-type]
+                             duration_s=1.0, fps=8, resolution=(32, 32), **kw)  # type: ignore[arg-type]
 
 
 def _image(path: Path, colour: tuple[int, int, int]) -> str:

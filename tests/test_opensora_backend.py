@@ -42,8 +42,8 @@ def _backend(**options: object) -> OpenSoraBackend:
 
 
 def _request(mode: str = "t2v", seed: int = 0, **kw: object) -> GenerationRequest:
-    return GenerationRequest(prompt_id="p", prompt=PROMPT, mode=mode, seed=seed, duration_s=9 / 24, fps=24,  # type: ignore[arg-type]
-                             resolution=(256, 256), **kw)  # type: ignore[arg-type]
+    return GenerationRequest(prompt_id="p", prompt=PROMPT, mode=mode, seed=seed,  # type: ignore[arg-type]
+                             duration_s=9 / 24, fps=24, resolution=(256, 256), **kw)  # type: ignore[arg-type]
 
 
 def _generate(backend: OpenSoraBackend, request: GenerationRequest, out: Path):

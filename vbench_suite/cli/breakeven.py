@@ -52,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--gpus", type=positive_int, default=None,
                    help="machines (GPUs unless --from-run says otherwise) in the self-hosted cluster (default with "
                         "--from-run: the GPUs one generation of the self-hosted backend held, else 1)")
-    p.add_argument("--hours-per-month", type=non_negative_float, default=730.0, help="paid hours per month (default 730)")
+    p.add_argument("--hours-per-month", type=non_negative_float, default=730.0,
+                   help="paid hours per month (default 730)")
     p.add_argument("--selfhost-usd-per-10s", type=non_negative_float, default=0.0, metavar="USD",
                    help="variable self-hosting cost per 10 s of video (default 0)")
     p.add_argument("--videos-per-gpu-hour", type=non_negative_float, default=None,

@@ -96,7 +96,8 @@ def check_price(name: str, value: Any, backend: str) -> float | None:
     except (TypeError, ValueError):
         price = -1.0
     if not 0 <= price < float("inf"):
-        raise ConfigError(f"backend '{backend}': {name} must be a non-negative number of US dollars, got {shown(value)}")
+        raise ConfigError(f"backend '{backend}': {name} must be a non-negative number of US dollars, "
+                          f"got {shown(value)}")
     return price
 
 
