@@ -16,13 +16,13 @@ import sys
 import time
 import zlib
 from pathlib import Path
-
-import av
-import numpy as np
-from PIL import Image
+from typing import Any
 
 
-def frames_for(args: argparse.Namespace) -> np.ndarray:
+def frames_for(args: argparse.Namespace) -> Any:
+    import numpy as np  # imported here, so that `hang` starts hanging at once, well inside a short timeout
+    from PIL import Image
+
     rng = np.random.default_rng([args.seed, zlib.crc32(args.prompt.encode("utf-8"))])
     video = np.empty((args.frames, args.height, args.width, 3), dtype=np.uint8)
     video[:] = rng.integers(0, 256, size=3, dtype=np.uint8)
@@ -35,7 +35,9 @@ def frames_for(args: argparse.Namespace) -> np.ndarray:
     return video
 
 
-def write(video: np.ndarray, path: Path, fps: int) -> None:
+def write(video: Any, path: Path, fps: int) -> None:
+    import av
+
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = video.shape[2], video.shape[1], "yuv444p"

@@ -22,10 +22,7 @@ import sys
 import time
 import zlib
 from pathlib import Path
-
-import av
-import numpy as np
-from PIL import Image
+from typing import Any
 
 # Frame sizes (width, height) Open-Sora 2.0 makes per resolution class and aspect ratio (from its
 # opensora/datasets/aspect.py with training=False), written out here as a table on purpose: the backend computes them.
@@ -95,8 +92,11 @@ def rows(cfg: dict) -> tuple[str, list[dict]]:
         return path.stem, list(csv.DictReader(f))
 
 
-def draw(prompt: str, seed: int, size: tuple[int, int], frames: int, ref: str | None) -> np.ndarray:
+def draw(prompt: str, seed: int, size: tuple[int, int], frames: int, ref: str | None) -> Any:
     """uint8 (T, H, W, 3): a square moving over a background, both chosen by (seed, prompt)."""
+    import numpy as np  # imported here, so that `hang` starts hanging at once, well inside a short timeout
+    from PIL import Image
+
     width, height = size
     rng = np.random.default_rng([seed, zlib.crc32(prompt.encode("utf-8"))])
     video = np.empty((frames, height, width, 3), dtype=np.uint8)
@@ -112,7 +112,9 @@ def draw(prompt: str, seed: int, size: tuple[int, int], frames: int, ref: str | 
     return video
 
 
-def save(video: np.ndarray, path: Path, fps: int) -> None:
+def save(video: Any, path: Path, fps: int) -> None:
+    import av
+
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = video.shape[2], video.shape[1], "yuv420p"
