@@ -221,10 +221,13 @@ def test_failures_give_a_clean_failed_result(tmp_path: Path, monkeypatch: pytest
                                              message: str) -> None:
     monkeypatch.setenv("FAKE_GEN_BEHAVIOUR", behaviour)
     out = tmp_path / "videos" / "v.mp4"
-    result = _generate(_backend(), _request(), out)
+    result = _generate(_backend(device="cuda", usd_per_gpu_hour=2.0), _request(), out)
     assert result.status == "failed" and not result.retriable
     assert message in (result.error or "")
     assert os.listdir(out.parent) == []  # nothing under the final name, no temporary folder left
+    # the GPU was held for the failed attempt too: charged like a success
+    assert result.hardware_s == pytest.approx(result.latency.generating_s) and result.hardware_s > 0
+    assert result.cost_usd == pytest.approx(result.hardware_s / 3600 * 2.0)
 
 
 def test_a_program_that_cannot_start_fails_cleanly(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ working folder and where the video will appear; the command runs (`process.run_p
 group, deadline, no credentials); the video it wrote is checked by decoding it (`video.read.open_video`) and renamed
 atomically onto the final path; the folder is removed. Every failure is a result, never an exception: the command
 cannot start, exits non-zero (with the end of its stderr, redacted), hangs (killed at `timeout_s` with its whole
-process group; retriable), writes nothing, or writes something that is not a video.
+process group; retriable), writes nothing, or writes something that is not a video. A failure after the command ran
+is charged for the hardware it held, like a success.
 
 Accounting (`vbench_suite.backends.hardware`): on a GPU, `hardware_s` = wall time x `gpus` (GPU-seconds: the GPUs
 are held for the whole command, model loading included); on a CPU, the CPU seconds of the command and its
@@ -15,6 +16,7 @@ descendants. `cost_usd` = `hardware_s` at `usd_per_gpu_hour` / `usd_per_cpu_hour
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vbench_suite.backends.base import Backend, GenerationContext
-from vbench_suite.backends.command.process import child_env, run_process, secrets_in
+from vbench_suite.backends.command.process import ProcessOutcome, child_env, run_process, secrets_in
 from vbench_suite.backends.command.template import TemplateValueError
 from vbench_suite.backends.hardware import DEVICE_CHOICES, Device, HourlyRate, hourly_rate, resolve_device
 from vbench_suite.errors import ConfigError, VideoError, shown
@@ -207,19 +209,27 @@ class ScriptBackend(Backend):
             return failed(f"cannot start {shown(inv.argv[0])} in {inv.cwd}: {exc.strerror or exc}")
         facts = {"exit_code": outcome.returncode, "wall_s": round(outcome.wall_s, 3)}
         said = f"; its last output: {outcome.stderr_tail}" if outcome.stderr_tail else "; it printed nothing"
+
+        def spent(error: str, retriable: bool = False) -> GenerationResult:
+            # The hardware was held for a failed attempt too: it is charged like a successful one.
+            hardware_s = self._hardware_s(outcome)
+            return dataclasses.replace(failed(error, retriable, **facts, **self._accounting_info(outcome)),
+                                       hardware_s=hardware_s, cost_usd=self.rate.cost_usd(hardware_s),
+                                       latency=Latency(generating_s=outcome.wall_s, total_s=outcome.wall_s))
+
         if outcome.timed_out:
-            return failed(f"the command did not finish within timeout_s={self.timeout_s:g} s; it was stopped with "
-                          f"everything it started (its process group){said}", retriable=True, **facts)
+            return spent(f"the command did not finish within timeout_s={self.timeout_s:g} s; it was stopped with "
+                         f"everything it started (its process group){said}", retriable=True)
         if outcome.returncode != 0:
-            return failed(f"the command exited with status {outcome.returncode}{said}", **facts)
+            return spent(f"the command exited with status {outcome.returncode}{said}")
         found = self._find_output(inv, tmpdir)
         if isinstance(found, str):
-            return failed(found + said, **facts)
+            return spent(found + said)
         t0 = time.perf_counter()
         try:
             frames, fps, width, height = _check_video(found)
         except VideoError as exc:
-            return failed(f"the command's output is not a usable video: {exc}", **facts)
+            return spent(f"the command's output is not a usable video: {exc}")
         final = ctx.out_path.with_suffix(found.suffix.lower())
         os.replace(found, final)
         sha = file_sha256(final)
@@ -247,16 +257,25 @@ class ScriptBackend(Backend):
                    f"{' …' if len(wrote) > MAX_LISTED_FILES else ''}" if wrote else "it wrote no file at all")
         return f"the command exited with status 0 but wrote no video (expected {expected}); {listing}"
 
-    def _ok(self, request: GenerationRequest, path: Path, sha: str, outcome: Any, check_s: float, inv: Invocation,
-            facts: dict[str, Any], fingerprint: Fingerprint) -> GenerationResult:
-        device, rate = self.device, self.rate
+    def _hardware_s(self, outcome: ProcessOutcome) -> float:
+        """GPU-seconds (wall x GPUs) on a GPU, CPU-seconds of the command's process tree on a CPU."""
+        return outcome.wall_s * self.gpus if self.device.kind == "cuda" else outcome.cpu_s
+
+    def _accounting_info(self, outcome: ProcessOutcome) -> dict[str, Any]:
+        """The record fields of `vbench_suite.backends.hardware`'s convention, plus how hardware_s was measured."""
+        device = self.device
         gpu = device.kind == "cuda"
-        hardware_s = outcome.wall_s * self.gpus if gpu else outcome.cpu_s
-        seconds = facts["frames"] / facts["fps"] if facts["fps"] > 0 else request.duration_s
-        info = {**inv.info, **facts, **rate.info(), "device": device.kind, "device_name": device.name,
+        return {**self.rate.info(), "device": device.kind, "device_name": device.name,
                 "device_count": self.gpus if gpu else 1, "cpu_s": round(outcome.cpu_s, 3),
                 "hardware_measure": "gpu_wall_x_count" if gpu else "process_tree_cpu",
                 "process_peak_rss_mb": round(outcome.peak_rss_mb, 1)}
+
+    def _ok(self, request: GenerationRequest, path: Path, sha: str, outcome: ProcessOutcome, check_s: float,
+            inv: Invocation, facts: dict[str, Any], fingerprint: Fingerprint) -> GenerationResult:
+        rate, gpu = self.rate, self.device.kind == "cuda"
+        hardware_s = self._hardware_s(outcome)
+        seconds = facts["frames"] / facts["fps"] if facts["fps"] > 0 else request.duration_s
+        info = {**inv.info, **facts, **self._accounting_info(outcome)}
         total = outcome.wall_s + check_s
         return GenerationResult(
             status="ok", fingerprint=fingerprint, video_path=str(path),
