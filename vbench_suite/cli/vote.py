@@ -44,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--rater", default=None, metavar="NAME",
                    help="rater name stored with each vote (default: your login name; editable on the page)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the pair order and of which side each video is shown on (default 0)")
+                   help="seed of the pair order and of which side each video is shown on, combined with the "
+                        "number of votes already stored (default 0)")
     return p
 
 

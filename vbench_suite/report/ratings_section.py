@@ -23,9 +23,10 @@ from vbench_suite.votes.store import VOTES, Vote, read_votes
 TITLE = "Human preference"
 MODEL_NOTE = (
     "Model: Bradley-Terry with ties (Davidson): P(A preferred) = e^θA / D, P(tie) = ν·e^((θA+θB)/2) / D, so among "
-    "decisive votes P(A preferred over B) = 1 / (1 + e^(θB − θA)). 'Tie' and 'both bad' votes are both ties for the "
-    f"model. Fitted by Newton's method at the posterior mode with Gaussian priors θ ~ N(0, {PRIOR_SD_STRENGTH:g}²) "
-    f"and log ν ~ N(0, {PRIOR_SD_LOG_TIE:g}²): a backend that never won gets a finite, not infinite, strength. "
+    "decisive votes P(A preferred over B) = 1 / (1 + e^(θB − θA)). 'Tie' and 'both bad' votes are both ties for "
+    "the model. Fitted by Newton's method at the posterior mode with Gaussian priors θ ~ "
+    f"N(0, {PRIOR_SD_STRENGTH:g}²) and log ν ~ N(0, {PRIOR_SD_LOG_TIE:g}²): a backend that never won gets a "
+    "finite, not infinite, strength. "
     "Strengths are on the log-odds scale relative to the average voted backend (they sum to 0): a difference of 1 "
     "means the stronger one is preferred in 73 % of decisive votes. Intervals: 95 % percentile bootstrap over votes "
     "(votes treated as independent). See docs/votes.md.")

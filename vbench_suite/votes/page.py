@@ -62,10 +62,12 @@ async function next() {
   try {
     data = await api("GET", "/api/next?rater=" + encodeURIComponent(rater()));
   } catch (e) {
+    token = null;
+    busy = false;
     say("The vote server does not answer (stopped?). Restart it and reload this page.", true);
     return;
   }
-  if (data.error) { say(data.error, true); return; }
+  if (data.error) { token = null; busy = false; say(data.error, true); return; }
   token = data.token;
   $("prompt").textContent = data.prompt || "(no prompt text recorded)";
   videos[0].src = data.left;
@@ -112,6 +114,7 @@ function replay() { videos.forEach((v) => { v.currentTime = 0; v.play().catch(()
 buttons.forEach((b) => b.addEventListener("click", () => send(b.dataset.choice)));
 $("replay").addEventListener("click", replay);
 $("skip").addEventListener("click", () => send("skip"));
+$("rater").addEventListener("change", () => { if (token === null && !busy) next(); });  // e.g. after a bad name
 const KEYS = {"1": "left", "ArrowLeft": "left", "2": "right", "ArrowRight": "right", "3": "tie", "t": "tie",
               "ArrowDown": "tie", "4": "both_bad", "b": "both_bad", "s": "skip"};
 document.addEventListener("keydown", (ev) => {

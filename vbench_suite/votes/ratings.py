@@ -3,18 +3,19 @@ weak Gaussian prior, percentile-bootstrap intervals over votes, and the agreemen
 
 Model. Backend k has strength θ_k (log scale). For a vote on i vs j, with ν = e^λ the tie parameter:
 
-    P(i preferred) = e^θi / D,   P(j preferred) = e^θj / D,   P(tie) = ν e^((θi+θj)/2) / D,   D = the sum of the three
+    P(i preferred) = e^θi / D,  P(j preferred) = e^θj / D,  P(tie) = ν e^((θi+θj)/2) / D,  D = the sum of the three
 
 so among decisive votes P(i preferred | decisive) = 1 / (1 + e^(θj − θi)), exactly Bradley-Terry. 'tie' and
 'both bad' votes are both ties (no preference between the two videos); the report counts them apart.
 
 Regularisation. θ_k ~ N(0, `PRIOR_SD_STRENGTH`²) and λ ~ N(0, `PRIOR_SD_LOG_TIE`²): the fit maximises the posterior
 (MAP). Without it a backend that never won has θ = −∞ (and with no ties ν = 0); with it every strength is finite
-(a backend losing all of n votes to an equal opponent lands near −log(n) − 1, not at −∞), while the shrinkage is
-negligible once a backend has a few dozen votes (prior precision 1/9 against a Fisher information of about n/4).
-The penalised log-likelihood is strictly concave in (θ, λ) (a log-sum-exp of affine functions plus a quadratic), so
-the damped Newton iteration below finds its unique maximum. Strengths are identified up to a common shift only; the
-prior centres them (at the maximum Σ θ_k = 0), so each θ_k is a backend's strength relative to the average backend.
+(two backends, one winning all n votes: a gap of 3.7, 4.8, 6.2, 8.3 for n = 5, 20, 100, 1000, growing like log n),
+while the shrinkage is negligible once a backend has a few dozen votes (prior precision 1/9 against a Fisher
+information of about n/4). The penalised log-likelihood is strictly concave in (θ, λ) (a log-sum-exp of affine
+functions plus a quadratic), so the damped Newton iteration below finds its unique maximum. Strengths are
+identified up to a common shift only; the prior centres them (at the maximum Σ θ_k = 0), so each θ_k is a
+backend's strength relative to the average backend.
 
 Intervals. Votes are resampled with replacement (`N_BOOTSTRAP` times, seeded), the model refitted on each resample,
 and the percentile interval taken, for each θ_k and each difference θ_i − θ_j. This treats votes as independent;

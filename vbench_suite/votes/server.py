@@ -73,7 +73,9 @@ class VoteSession:
         self.pairs = votable_pairs(self.run_dir)  # VoteError when nothing can be voted on
         self.key = secrets.token_urlsafe(24)
         self.votes_cast = 0
-        self._picker = PairPicker(seed)
+        # Seeded by --seed and the votes already stored: reproducible, yet a restarted session does not replay the
+        # draws (and screen sides) of the previous one.
+        self._picker = PairPicker(seed * 1_000_003 + len(read_votes(self.run_dir)[0]))
         self._check = VideoCheck()
         self._handouts: dict[str, _Handout] = {}
         self._media: dict[str, tuple[Path, float]] = {}
