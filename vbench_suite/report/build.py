@@ -15,6 +15,7 @@ from vbench_suite import __version__
 from vbench_suite.report import economics, plots, tables
 from vbench_suite.report.economics import BreakEven, BreakEvenInputs
 from vbench_suite.report.load import RunData, load_run
+from vbench_suite.report.ratings_section import human_preference_section
 from vbench_suite.report.regression import (IMPROVED, NO_CHANGE, NOT_COMPARED, NOT_TESTED, REGRESSED, Regression,
                                              compare_runs)
 from vbench_suite.report.render import Cell, Plot, Section, Table, fmt, fmt_ci, fmt_usd, to_html, to_markdown
@@ -445,6 +446,9 @@ def build_sections(run: RunData, regression: Regression | None = None, seed: int
     if not len(quality):
         q.paragraphs.append("No score records in this run (scores.jsonl is missing or empty).")
     sections.append(q)
+    human, human_frames = human_preference_section(run, quality, seed=seed)
+    sections.append(human)
+    frames.update(human_frames)
     billed_line = may_have_billed_line(ops)
     sections.append(Section("Reliability, cost and latency", callouts=[billed_line] if billed_line else [],
                             tables=operations_tables(ops, run.stage_names, run)))
