@@ -1,10 +1,12 @@
 """The report's video gallery and `compare-videos`.
 
-One small real run per module (the CLI: dit-local at 4 steps and reference-shapes on two smoke prompts × 2 samples,
-runway requested without a key; 6 videos of 64×64, 16 frames at 8 fps) feeds the gallery, the browser checks and
-`compare-videos`. Cell states and the embedding rule are also checked on records built by hand, where the true
-answer is known by construction. Browser tests drive Debian's headless Chromium through test_html_browser's pipe
-client and skip when it is absent.
+One small real run per module, made with the CLI, feeds the gallery, the browser checks and `compare-videos`: the toy
+backend (tests/toy_backends.py: lossless 4:4:4 H.264 written by the harness's own writer, like every local backend;
+it fails on 'i2v-red-circle' by option) and reference-shapes on three smoke prompts × 2 samples, runway asked for
+without a key: 8 videos of 64×64, 16 frames at 8 fps, and failed, unsupported and not-configured cells. The same
+checks against a dit-local run are marked slow (importing torch and the text encoder dominates). Cell states and the
+embedding rule are also checked on records built by hand, where the true answer is known by construction. Browser
+tests drive Debian's headless Chromium through test_html_browser's pipe client and skip when it is absent.
 """
 from __future__ import annotations
 
@@ -31,23 +33,37 @@ from vbench_suite.video.read import read_video
 from vbench_suite.video.web import is_web_playable, probe
 from vbench_suite.video.write import write_video
 
-PROMPTS = ("motion-left", "i2v-red-circle")
+PROMPTS = ("motion-left", "count-two", "i2v-red-circle")
+LOCAL = "toy"
 needs_chromium = pytest.mark.skipif(
     _chromium() is None, reason="chromium is not installed (apt-get update && apt-get install -y chromium)")
 
 
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("gallery") / "run"
-    args = ["run", "--suite", "smoke", "--backend", "dit-local", "--backend", "reference-shapes", "--backend",
-            "runway", "--samples", "2", "--seed", "0", "--budget-usd", "0", "--metrics", "shapes_adherence",
-            "--option", "dit-local.steps=4", "--out", str(out), "--no-report", "--no-progress", "--reuse", "never"]
+def _make_run(out: Path, local: str, option: str) -> Path:
+    """`vbench-suite run` of `local` (with `--option option`), reference-shapes and key-less runway on PROMPTS."""
+    args = ["run", "--suite", "smoke", "--backend", local, "--backend", "reference-shapes", "--backend", "runway",
+            "--samples", "2", "--seed", "0", "--budget-usd", "0", "--metrics", "shapes_adherence", "--option", option,
+            "--out", str(out), "--no-report", "--no-progress", "--reuse", "never"]
     for p in PROMPTS:
         args += ["--prompt-id", p]
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RUNWAYML_API_SECRET", raising=False)
+        mp.setenv("VBENCH_EXTRA_BACKENDS", "toy=toy_backends:ToyBackend")
         assert main(args) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _make_run(tmp_path_factory.mktemp("gallery") / "run", LOCAL, "toy.fail_prompts=i2v-red-circle")
+
+
+@pytest.fixture(scope="module")
+def small_report(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """report.html of `small_run` with the default gallery options (read-only for the tests)."""
+    from vbench_suite.report.build import write_report
+
+    return write_report(small_run, tmp_path_factory.mktemp("report") / "rep")
 
 
 def _records(run_dir: Path) -> dict[tuple[str, str, int], dict]:
@@ -110,13 +126,16 @@ def test_missing_cells_say_why(tmp_path: Path) -> None:
 
 def test_real_run_cells(small_run: Path) -> None:
     grid = gc.gallery_grid(load_run(small_run))
-    assert grid.backends == ["dit-local", "reference-shapes", "runway"]
-    assert [(r.prompt_id, r.sample) for r in grid.rows] == [("motion-left", 0), ("motion-left", 1),
-                                                            ("i2v-red-circle", 0), ("i2v-red-circle", 1)]
+    assert grid.backends == ["reference-shapes", "runway", LOCAL]  # requested backends, by name
+    assert [(r.category, r.prompt_id, r.sample) for r in grid.rows] == [  # the suite's order, grouped by category
+        ("motion", "motion-left", 0), ("motion", "motion-left", 1), ("motion", "i2v-red-circle", 0),
+        ("motion", "i2v-red-circle", 1), ("count", "count-two", 0), ("count", "count-two", 1)]
     assert grid.rows[0].prompt == "a red circle moves left on a black background"
     states = {(b, r.prompt_id, r.sample): grid.cell(b, r).state for r in grid.rows for b in grid.backends}
-    assert sum(s == gc.OK for s in states.values()) == 6
+    assert sum(s == gc.OK for s in states.values()) == 8
     assert states[("reference-shapes", "i2v-red-circle", 1)] == gc.UNSUPPORTED
+    assert states[(LOCAL, "i2v-red-circle", 0)] == gc.FAILED
+    assert grid.cell(LOCAL, grid.rows[2]).text == "failed: toy failure"
     assert all(states[("runway", p, s)] == gc.NOT_CONFIGURED for p in PROMPTS for s in (0, 1))
     cell = grid.cell("reference-shapes", grid.rows[0])
     assert [m.name for m in cell.metrics] == ["shapes_adherence"] and cell.metrics[0].higher_is_better
@@ -183,24 +202,33 @@ def test_contact_sheet_and_sampler() -> None:
         assert np.array_equal(sheet[:, k * (32 + SHEET_GAP): k * (32 + SHEET_GAP) + 32], frames[i])
 
 
-def test_report_gallery_files(small_run: Path, tmp_path: Path) -> None:
-    from vbench_suite.report.build import write_report
+def test_report_gallery_files(small_run: Path, small_report: Path, tmp_path: Path) -> None:
+    import shutil
 
-    html_path = write_report(small_run, tmp_path / "rep")
+    html_path = small_report
     html = html_path.read_text()
     md = html_path.with_suffix(".md").read_text()
-    assert html.count("<video ") == 6 and html.count('src="data:video/mp4;base64,') == 6
-    assert "## Gallery" in md and "6 embedded in report.html" in md and "not-configured 4" in md
+    assert html.count("<video ") == 8 and html.count('src="data:video/mp4;base64,') == 8
+    assert "## Gallery" in md and "8 embedded in report.html" in md
+    assert "Cells: ok 8, unsupported 2, failed 2, not-configured 6." in md
     assert "re-encoded for browsers" in md and "h264 in yuv444p" in md
     sheets = [line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("  ![")]
-    assert len(sheets) == 6
+    assert len(sheets) == 8
     img = Image.open(html_path.parent / sheets[0])
     assert img.size == (SHEET_FRAMES * 64 + (SHEET_FRAMES - 1) * SHEET_GAP, 64)
-    assert "**runway**, sample 0: not configured: RUNWAYML_API_SECRET is not set" in md
-    # a second build reuses and keeps exactly what it uses
-    before = sorted(p.name for p in (tmp_path / "rep" / "gallery" / "sheets").iterdir())
-    write_report(small_run, tmp_path / "rep")
-    assert sorted(p.name for p in (tmp_path / "rep" / "gallery" / "sheets").iterdir()) == before
+    # a backend with no record at all is said once in report.md, not in each of its 4 cells
+    gallery_md = md[md.index("## Gallery"):]
+    assert gallery_md.count("RUNWAYML_API_SECRET is not set") == 1
+    assert "**runway**, every prompt and sample: not configured: RUNWAYML_API_SECRET is not set" in md
+    assert "**reference-shapes**, sample 1: unsupported: unsupported request: mode 'i2v' not supported" in md
+    # a second build keeps exactly what it uses and removes what an earlier build left
+    rep = tmp_path / "rep"
+    shutil.copytree(html_path.parent / "gallery", rep / "gallery")
+    before = sorted(p.name for p in (rep / "gallery" / "sheets").iterdir())
+    (rep / "gallery" / "sheets" / "stale.png").write_bytes(b"old")
+    build_gallery(load_run(small_run), rep)
+    assert sorted(p.name for p in (rep / "gallery" / "sheets").iterdir()) == before
+    assert not (rep / "gallery" / "videos").exists()  # everything embedded: no empty folder
 
 
 def test_unreadable_video_becomes_a_cell_that_says_so(tmp_path: Path) -> None:
@@ -222,18 +250,18 @@ def test_compare_videos_tiles_match_their_sources(small_run: Path, tmp_path: Pat
     assert main(["compare-videos", str(small_run), "--prompt-id", "motion-left", "--sample", "1",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "3 tile(s): dit-local, reference-shapes, runway" in printed
-    assert "dit-local 64x64 scaled to 128x128 (nearest)" in printed and "runway: placeholder (not configured" in printed
+    assert f"3 tile(s): reference-shapes, runway, {LOCAL}" in printed
+    assert f"{LOCAL} 64x64 scaled to 128x128 (nearest)" in printed and "runway: placeholder (not configured" in printed
     video = read_video(out)
     box = 128  # 64 px sources scaled x2
     assert (video.num_frames, video.fps) == (16, 8.0)
     assert (video.width, video.height) == (3 * box + 4 * sbs.GAP, sbs.LABEL_HEIGHT + box + 2 * sbs.GAP)
     recs = _records(small_run)
     sources = {b: read_video(small_run / recs[(b, "motion-left", 1)]["result"]["video_path"]).frames
-               for b in ("dit-local", "reference-shapes")}
+               for b in (LOCAL, "reference-shapes")}
     y = sbs.GAP + sbs.LABEL_HEIGHT
     tiles = {b: video.frames[:, y:y + box, sbs.GAP + i * (box + sbs.GAP):sbs.GAP + i * (box + sbs.GAP) + box]
-             for i, b in enumerate(("dit-local", "reference-shapes", "runway"))}
+             for i, b in enumerate(("reference-shapes", "runway", LOCAL))}
     for b, src in sources.items():
         down = tiles[b][:, ::2, ::2].astype(int)
         own = np.abs(down - src.astype(int)).mean()
@@ -251,7 +279,8 @@ def test_compare_videos_errors_are_one_line(small_run: Path, tmp_path: Path,
     cases = [
         (["compare-videos", str(tmp_path / "nope"), "--prompt-id", "x"], "does not exist"),
         (["compare-videos", str(small_run), "--prompt-id", "motion-lft"],
-         "has no prompt id 'motion-lft'. Did you mean 'motion-left'? Prompt ids there: motion-left, i2v-red-circle"),
+         "has no prompt id 'motion-lft'. Did you mean 'motion-left'? Prompt ids there: motion-left, i2v-red-circle, "
+         "count-two"),
         (["compare-videos", str(small_run), "--prompt-id", "motion-left", "--sample", "5"],
          "has no sample 5 in run 'run'; samples there: 0, 1"),
         (["compare-videos", str(small_run), "--prompt-id", "motion-left", "--backend", "pika"],
@@ -363,35 +392,33 @@ def _check_videos_play(page: _Page, expected: dict[str, float]) -> list[dict]:
     return videos
 
 
-@needs_chromium
-def test_gallery_plays_filters_and_renders_in_chromium(small_run: Path, tmp_path: Path) -> None:
-    from vbench_suite.report.build import write_report
-
-    html_path = write_report(small_run, tmp_path / "rep")
+def _gallery_in_chromium(run_dir: Path, html_path: Path, local: str, tmp_path: Path) -> None:
+    """Load `html_path`, the report of `run_dir` (a run of PROMPTS by `_make_run`), and check playback, filters and
+    pixels."""
     page = _Page(html_path.resolve().as_uri(), tmp_path / "profile")
+    backends = (local, "reference-shapes", "runway")
     try:
-        before = page.js(_VISIBLE_JS)
-        assert sorted(set(before)) == [f"{b}|{c}" for b in ("dit-local", "reference-shapes", "runway")
-                                      for c in ("motion",)]
-        assert len(before) == 2 * 3  # sample 0 only by default: 2 prompts × 3 backends
-        assert page.js("document.querySelector('#gallery .gal-count').textContent") == "showing 2 row(s) x 3 " \
-                                                                                        "backend(s)"
+        before = page.js(_VISIBLE_JS)  # sample 0 only by default: 3 prompts × 3 backends
+        assert sorted(before) == sorted(f"{b}|{c}" for b in backends for c in ("motion", "motion", "count"))
+        count = "document.querySelector('#gallery .gal-count').textContent"
+        assert page.js(count) == "showing 3 row(s) x 3 backend(s)"
         shot = page.screenshot("#gallery")
+        img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"))
+        assert img.shape[0] > 200 and img.shape[1] > 400
         assert _pixel_std(shot) > 20.0  # posters, labels and grey cells: not a blank page
-        videos = _check_videos_play(page, _expected_durations(small_run))
+        videos = _check_videos_play(page, _expected_durations(run_dir))  # selects "all" samples
         assert all(v["embedded"] for v in videos)
         page.click('#gallery input[data-filter="backend"][value="reference-shapes"]')
         visible = page.js(_VISIBLE_JS)
-        assert visible and not any(v.startswith("reference-shapes|") for v in visible)
-        assert {v.split("|")[0] for v in visible} == {"dit-local", "runway"}
+        assert sorted(visible) == sorted(f"{b}|{c}" for b in (local, "runway") for c in ["motion"] * 4 + ["count"] * 2)
         assert page.js("document.querySelector('#gallery th[data-backend=\"reference-shapes\"]').offsetParent") \
             is None
         page.click('#gallery input[data-filter="category"][value="motion"]')
-        assert page.js(_VISIBLE_JS) == []
-        assert page.js("document.querySelector('#gallery .gal-count').textContent").startswith("showing 0 row(s)")
+        assert sorted(page.js(_VISIBLE_JS)) == sorted(f"{b}|count" for b in (local, "runway") for _ in range(2))
+        assert page.js(count) == "showing 2 row(s) x 2 backend(s)"
         page.click('#gallery input[data-filter="category"][value="motion"]')
         page.click('#gallery input[data-filter="backend"][value="reference-shapes"]')
-        assert len(page.js(_VISIBLE_JS)) == 4 * 3  # all samples still selected
+        assert len(page.js(_VISIBLE_JS)) == 6 * 3
         page.click('#gallery input[data-filter="strips"]')
         assert page.js("Array.from(document.querySelectorAll('#gallery img.gal-sheet'))"
                        ".every(i => i.offsetParent !== null && i.complete && i.naturalWidth > 0)")
@@ -401,8 +428,25 @@ def test_gallery_plays_filters_and_renders_in_chromium(small_run: Path, tmp_path
         assert resources == []  # everything embedded: nothing fetched
     finally:
         page.close()
-    img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"))
-    assert img.shape[0] > 200 and img.shape[1] > 400
+
+
+@needs_chromium
+def test_gallery_plays_filters_and_renders_in_chromium(small_run: Path, small_report: Path, tmp_path: Path) -> None:
+    _gallery_in_chromium(small_run, small_report, LOCAL, tmp_path)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_dit_local_gallery_and_side_by_side(tmp_path: Path) -> None:
+    """The same checks on a run of the built-in DiT (4 denoising steps), and its side-by-side video."""
+    from vbench_suite.report.build import write_report
+
+    run_dir = _make_run(tmp_path / "run", "dit-local", "dit-local.steps=4")
+    _gallery_in_chromium(run_dir, write_report(run_dir, tmp_path / "rep"), "dit-local", tmp_path)
+    out = tmp_path / "cmp.mp4"
+    assert main(["compare-videos", str(run_dir), "--prompt-id", "count-two", "--out", str(out)]) == 0
+    video = read_video(out)
+    assert (video.num_frames, video.fps) == (16, 8.0)
 
 
 @needs_chromium
@@ -424,7 +468,7 @@ def test_linked_videos_play_from_a_zipped_copy_of_the_report(small_run: Path, tm
         assert page.problems() == []
     finally:
         page.close()
-    assert len(os.listdir(moved / "gallery" / "videos")) == 6
+    assert len(os.listdir(moved / "gallery" / "videos")) == len(videos) == 8
 
 
 def _encode(path: Path, codec: str, pix_fmt: str, fmt: str, frames: np.ndarray) -> Path:

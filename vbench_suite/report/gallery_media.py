@@ -176,7 +176,8 @@ def prepare_media(video: Path, out_dir: Path, options: GalleryOptions, budget: E
 
 def remove_stale(out_dir: Path, keep: set[Path]) -> list[Path]:
     """Delete files under the report's gallery/videos/ and gallery/sheets/ that this build did not use (earlier
-    builds' copies); returns them. Those folders belong to the gallery alone."""
+    builds' copies), and those folders when left empty; returns the files. Those folders belong to the gallery
+    alone."""
     removed = []
     keep_resolved = {p.resolve() for p in keep}
     for sub in (VIDEOS_DIR, SHEETS_DIR):
@@ -187,4 +188,6 @@ def remove_stale(out_dir: Path, keep: set[Path]) -> list[Path]:
             if p.is_file() and p.resolve() not in keep_resolved:
                 p.unlink()
                 removed.append(p)
+        if not any(folder.iterdir()):
+            folder.rmdir()  # e.g. every video embedded: no empty folder left behind
     return removed
