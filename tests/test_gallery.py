@@ -182,6 +182,12 @@ def test_embedding_threshold_is_exact(tmp_path: Path) -> None:
     linked = prepare_media(video, tmp_path / "r3", GalleryOptions(embed_max_bytes=0, large_videos="link"),
                            EmbedBudget())
     assert linked.src == "../w.mp4" and not (tmp_path / "r3" / "gallery" / "videos").exists()
+    odd = tmp_path / "run #2 (50%)" / "w.mp4"  # a folder name that is not a valid URL path as it is
+    odd.parent.mkdir()
+    odd.write_bytes(video.read_bytes())
+    linked = prepare_media(odd, tmp_path / "r3", GalleryOptions(embed_max_bytes=0, large_videos="link"),
+                           EmbedBudget())
+    assert linked.src == "../run%20%232%20%2850%25%29/w.mp4"
     budget = EmbedBudget(limit=2 * size)  # the total cap: a third video of the same size is linked
     assert [budget.take(size, size) for _ in range(3)] == [True, True, False] and budget.used == 2 * size
 

@@ -15,7 +15,7 @@ from vbench_suite.report import contact_sheet as cs
 from vbench_suite.report.gallery_cells import (BUDGET, NO_VIDEO, NOT_CONFIGURED, OK, STATES, GalleryCell, GalleryGrid,
                                                GalleryRow, gallery_grid)
 from vbench_suite.report.gallery_media import (EMBED_TOTAL_MAX_BYTES, SHEETS_DIR, VIDEOS_DIR, CellMedia, EmbedBudget,
-                                               GalleryOptions, prepare_media, remove_stale)
+                                               GalleryOptions, data_uri, prepare_media, remove_stale)
 from vbench_suite.report.load import RunData
 from vbench_suite.report.render import Section
 from vbench_suite.video.web import WEB_CRF
@@ -169,7 +169,7 @@ def _cell_html(gallery: Gallery, cell: GalleryCell, n_samples: int) -> str:
                      f'src="{esc(m.src, quote=True)}"></video>')
         frames = ", ".join(str(i) for i in m.sheet_frames)
         parts.append(f'<img class="gal-sheet" alt="contact sheet of {label}: frames {frames}" '
-                     f'src="data:image/png;base64,{_b64(m.sheet_png)}">')
+                     f'src="{data_uri(m.sheet_png, "image/png")}">')
         dur = f"{m.duration_s:.3g} s" if m.fps > 0 else "no frame rate"
         meta += f" · ok · {m.width}×{m.height} · {m.num_frames} frames @ {m.fps:g} fps ({dur})"
         if m.reencoded:
@@ -186,12 +186,6 @@ def _cell_html(gallery: Gallery, cell: GalleryCell, n_samples: int) -> str:
             f"<li>{esc(x.name)}{_arrow(x.higher_is_better)}: {esc(x.text)}</li>" for x in cell.metrics) + "</ul>")
     parts.append("</td>")
     return "".join(parts)
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")
 
 
 def _row_head(row: GalleryRow, n_samples: int) -> str:

@@ -21,6 +21,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from vbench_suite.keys import file_sha256, gallery_filename
 from vbench_suite.report import contact_sheet as cs
@@ -109,7 +110,8 @@ def data_uri(data: bytes, mime: str) -> str:
 
 
 def _relative(path: Path, out_dir: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+    """`path` relative to the report folder, as a URL path (POSIX separators, '%', '#', '?' and spaces escaped)."""
+    return quote(Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix(), safe="/")
 
 
 def prepare_media(video: Path, out_dir: Path, options: GalleryOptions, budget: EmbedBudget) -> CellMedia:
