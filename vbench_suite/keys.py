@@ -58,3 +58,11 @@ def derive_seed(run_seed: int, prompt_id: str, sample_index: int) -> int:
     """
     digest = hashlib.sha256(f"{run_seed}\x1f{prompt_id}\x1f{sample_index}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % (2**31)
+
+
+def gallery_filename(source_sha256: str, recipe: str, suffix: str) -> str:
+    """File name of a report gallery's copy of a video (re-encoded for browsers, or copied as is), or of a still
+    made from it: the source's content plus the recipe that made it, so a changed source or recipe never reuses an
+    old file and identical videos share one."""
+    digest = hashlib.sha256(f"{source_sha256}\x1f{recipe}".encode()).hexdigest()
+    return f"{digest[:24]}{suffix}"

@@ -1,10 +1,12 @@
 """`vbench-suite report RUN_DIR [--out DIR] [--compare BASELINE_RUN_DIR]`: comparison report, optionally with a
-regression check against a baseline run. Heavy imports (pandas, matplotlib, scipy) happen in `run` only."""
+regression check against a baseline run, and a video gallery (`--no-gallery`, `--embed-max-kb`, `--large-videos`).
+Heavy imports (pandas, matplotlib, scipy) happen in `run` only."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from vbench_suite.cli.options import non_negative_float
 from vbench_suite.errors import UserError
 
 
@@ -39,6 +41,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="family-wise error rate of the regression verdicts of one comparison, Holm-corrected "
                         "across rows (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals of the quality tables (default 0)")
+    g = p.add_argument_group("gallery", "the report's video gallery (posters and contact sheets are always embedded)")
+    g.add_argument("--no-gallery", dest="gallery", action="store_false", help="leave the video gallery out")
+    g.add_argument("--embed-max-kb", type=non_negative_float, default=512.0, metavar="KIB",
+                   help="embed a video in report.html when the file the browser plays is at most this many KiB "
+                        "(default 512; 0 links every video; at most 32 MiB are embedded in all)")
+    g.add_argument("--large-videos", choices=("copy", "link"), default="copy",
+                   help="videos not embedded: copy them under <report>/gallery/videos/ so the report folder zips "
+                        "whole (default), or link the run folder's files by relative path (share the report "
+                        "together with the run folder); videos re-encoded for browsers are always under gallery/")
     return p
 
 
@@ -48,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.compare is not None and Path(args.compare).resolve() == Path(args.run_dir).resolve():
         raise UserError(f"--compare '{args.compare}' is the run itself; pass the baseline run's folder.")
+    from vbench_suite.report.gallery_media import GalleryOptions
+
+    gallery = GalleryOptions(enabled=args.gallery, embed_max_bytes=int(args.embed_max_kb * 1024),
+                             large_videos=args.large_videos)
     path = write_report(args.run_dir, args.out, compare=args.compare, alpha=args.alpha, seed=args.seed,
-                        index_path=args.index)
+                        index_path=args.index, gallery=gallery)
     print(path)
     return 0

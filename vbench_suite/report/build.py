@@ -14,6 +14,8 @@ import pandas as pd
 from vbench_suite import __version__
 from vbench_suite.report import economics, plots, tables
 from vbench_suite.report.economics import BreakEven, BreakEvenInputs
+from vbench_suite.report.gallery import gallery_section
+from vbench_suite.report.gallery_media import GalleryOptions
 from vbench_suite.report.load import RunData, load_run
 from vbench_suite.report.ratings_section import human_preference_section
 from vbench_suite.report.regression import (IMPROVED, NO_CHANGE, NOT_COMPARED, NOT_TESTED, REGRESSED, Regression,
@@ -482,11 +484,13 @@ def _csv_quality(quality: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None, compare: str | Path | None = None,
-                 alpha: float = 0.05, seed: int = 0, index_path: str | Path | None = None) -> Path:
+                 alpha: float = 0.05, seed: int = 0, index_path: str | Path | None = None,
+                 gallery: GalleryOptions | None = None) -> Path:
     """Write the comparison report of `run_dir` (and the regression against `compare`, if given).
 
     Writes into `out_dir` (default `reports/<run name>/`): report.html (self-contained), report.md, plots/*.png and
-    quality.csv, operations.csv, breakeven.csv, regression.csv (those that apply). Returns the path of report.html.
+    quality.csv, operations.csv, breakeven.csv, regression.csv (those that apply), and the video gallery's files
+    under gallery/ (`gallery`: its options, default `GalleryOptions()`). Returns the path of report.html.
     `run_dir` and `compare` are run folders, or run names/ids in the SQLite index (`index_path`, default: the
     store's index beside the folder). Raises `RunFolderError` (a UserError) when a run cannot be found.
     """
@@ -496,6 +500,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, compare
     out = Path(out_dir) if out_dir is not None else default_out_dir(run)
     out.mkdir(parents=True, exist_ok=True)
     sections, frames = build_sections(run, regression, seed=seed)
+    gallery = gallery or GalleryOptions()
+    if gallery.enabled:
+        sections.append(gallery_section(run, out, gallery))
     title = f"vbench-suite report: {run.name}" + (f" vs {regression.baseline.name}" if regression else "")
     sections.append(Section("About", paragraphs=[f"Written by vbench-suite {__version__}. Tables: "
                                                  + ", ".join(f"{k}.csv" for k in frames) + "."]))

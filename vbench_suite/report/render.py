@@ -1,6 +1,6 @@
 """Rendering: a report is a list of sections holding paragraphs, tables of text cells and PNG figures; this module
 writes them as Markdown (figures as files beside it) and as one self-contained HTML page (figures as base64 PNG,
-inline CSS, no scripts, no external URLs)."""
+inline CSS, no external URLs; scripts only inline, inside the report's own HTML blocks such as the gallery)."""
 from __future__ import annotations
 
 import base64
@@ -54,6 +54,11 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[Plot] = field(default_factory=list)
     preformatted: list[str] = field(default_factory=list)
+    html_blocks: list[str] = field(default_factory=list)
+    """Markup the report's own modules made (e.g. the gallery), placed after the figures in report.html as is:
+    never put user text here unescaped."""
+    markdown_blocks: list[str] = field(default_factory=list)
+    """Markdown the report's own modules made, placed after the figures in report.md as is."""
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
@@ -119,6 +124,8 @@ def to_markdown(title: str, sections: list[Section], out_dir: Path) -> str:
             plots.mkdir(parents=True, exist_ok=True)
             (plots / f"{fig.name}.png").write_bytes(fig.png)
             lines += [f"![{fig.alt}](plots/{fig.name}.png)", ""]
+        for block in sec.markdown_blocks:
+            lines += [block, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -137,7 +144,7 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}p.note{font-size:.85em;co
 
 
 def to_html(title: str, sections: list[Section]) -> str:
-    """One self-contained HTML page (figures inline as base64 PNG, no scripts, no external URLs)."""
+    """One self-contained HTML page (figures inline as base64 PNG, no external URLs; sections' HTML blocks as is)."""
     esc = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -164,6 +171,7 @@ def to_html(title: str, sections: list[Section]) -> str:
         for fig in sec.figures:
             data = base64.b64encode(fig.png).decode("ascii")
             out.append(f'<figure><img alt="{esc(fig.alt)}" src="data:image/png;base64,{data}"></figure>')
+        out.extend(sec.html_blocks)
         out.append("</section>")
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
