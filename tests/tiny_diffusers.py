@@ -1,0 +1,131 @@
+"""Tiny random-weight diffusers video pipelines built fully offline, tokenizer and text encoder included.
+
+diffusers' own tests take their tiny tokenizers and text encoders from the Hugging Face hub; these tests cannot
+download, so the tokenizer is a `tokenizers` WordLevel vocabulary (whitespace split, unknown words -> <unk>) wrapped
+in `PreTrainedTokenizerFast`, and the text encoder a 2-layer `T5EncoderModel` of width 32. Every builder writes the
+pipeline with `save_pretrained` into a folder, so the code under test loads it from disk like a real model.
+
+Sizes are chosen so that each pipeline runs in well under a second per 2-step call at 32x32 and 5-9 frames on
+2 CPU cores; `scale` widens the denoiser (for the overhead benchmark, which needs measurable pipeline time).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+WORDS = ("a an the red green blue yellow white black circle square triangle moves left right up down on background "
+         "of fox cat dog runs through snow city street night day slowly quickly camera pans zooms").split()
+TEXT_DIM = 32
+"""Width of the tiny T5 encoder's hidden states (the denoisers' text input width)."""
+
+
+def tiny_tokenizer() -> Any:
+    """A WordLevel tokenizer over `WORDS` with T5-like special tokens (<pad> id 0, </s> id 1, <unk> id 2)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(WORDS)}}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    # like T5: every sequence ends with </s>
+    core.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   model_max_length=512)
+
+
+def tiny_text_encoder(seed: int = 0) -> Any:
+    import torch
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    cfg = T5Config(vocab_size=len(WORDS) + 3, d_model=TEXT_DIM, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                   relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    return T5EncoderModel(cfg).eval()
+
+
+def _wan_parts(seed: int, scale: int, in_channels: int) -> dict[str, Any]:
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    torch.manual_seed(seed + 1)
+    heads = 2 * scale
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=12, in_channels=in_channels,
+        out_channels=16, text_dim=TEXT_DIM, freq_dim=256, ffn_dim=32 * scale, num_layers=2 * scale,
+        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+    return {"vae": vae, "transformer": transformer, "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+            "text_encoder": tiny_text_encoder(seed + 2), "tokenizer": tiny_tokenizer()}
+
+
+def wan_t2v(seed: int = 0, scale: int = 1) -> Any:
+    """`WanPipeline` (Wan 2.1 text-to-video layout): 16 latent channels, 4k+1 frames, sizes in multiples of 16."""
+    from diffusers import WanPipeline
+
+    return WanPipeline(**_wan_parts(seed, scale, in_channels=16))
+
+
+def wan_i2v(seed: int = 0, scale: int = 1) -> Any:
+    """`WanImageToVideoPipeline` without a CLIP image encoder (the Wan 2.2 image-to-video layout): the denoiser
+    sees the noisy latents concatenated with the encoded conditioning video and its mask (16 + 16 + 4 channels)."""
+    from diffusers import WanImageToVideoPipeline
+
+    return WanImageToVideoPipeline(**_wan_parts(seed, scale, in_channels=36), image_encoder=None,
+                                   image_processor=None)
+
+
+def ltx(seed: int = 0, scale: int = 1) -> Any:
+    """`LTXPipeline`: a 4x spatial / 4x temporal VAE (so 4k+1 frames), sizes in multiples of 32 (the pipeline's
+    own check). Its components also make `LTXImageToVideoPipeline` and `LTXConditionPipeline`."""
+    import torch
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1), timestep_conditioning=False, patch_size=1, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False)
+    torch.manual_seed(seed + 1)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4 * scale,
+        attention_head_dim=8, cross_attention_dim=32 * scale, num_layers=1 * scale, caption_channels=TEXT_DIM)
+    return LTXPipeline(vae=vae, transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                       text_encoder=tiny_text_encoder(seed + 2), tokenizer=tiny_tokenizer())
+
+
+def cogvideox(seed: int = 0, scale: int = 1) -> Any:
+    """`CogVideoXPipeline` (1.0 layout, learned sin-cos positions): 8x spatial / 4x temporal VAE, 4k+1 frames,
+    sizes in multiples of 16. The text length is the real models' 226 tokens (the denoiser's positions count it)."""
+    import torch
+    from diffusers import (AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline,
+                           CogVideoXTransformer3DModel)
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4)
+    torch.manual_seed(seed + 1)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4 * scale, attention_head_dim=8, in_channels=4, out_channels=4, time_embed_dim=2,
+        text_embed_dim=TEXT_DIM, num_layers=1 * scale, sample_width=4, sample_height=4, sample_frames=9,
+        patch_size=2, temporal_compression_ratio=4, max_text_seq_length=226)
+    return CogVideoXPipeline(vae=vae, transformer=transformer, scheduler=CogVideoXDDIMScheduler(),
+                             text_encoder=tiny_text_encoder(seed + 2), tokenizer=tiny_tokenizer())
+
+
+BUILDERS: dict[str, Callable[..., Any]] = {"wan_t2v": wan_t2v, "wan_i2v": wan_i2v, "ltx": ltx,
+                                           "cogvideox": cogvideox}
+
+
+def save_tiny(name: str, folder: Path, seed: int = 0, scale: int = 1) -> Path:
+    """Build the tiny pipeline `name` (a key of `BUILDERS`) and `save_pretrained` it into `folder`; returns it."""
+    folder = Path(folder)
+    BUILDERS[name](seed=seed, scale=scale).save_pretrained(folder)
+    return folder
