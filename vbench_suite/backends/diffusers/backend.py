@@ -352,6 +352,7 @@ class DiffusersBackend(Backend):
         """One pipeline call for `calls` (same plan and arguments but prompt and seed), then one file per video."""
         import torch
 
+        from vbench_suite.backends.diffusers.loading import quiet_libraries
         from vbench_suite.backends.diffusers.timing import StageClock
 
         n, plan = len(calls), calls[0].plan
@@ -374,7 +375,7 @@ class DiffusersBackend(Backend):
             devices.reset_peak_memory(self.device)
             meter = CpuMeter().start()
             try:
-                with clock.attached(pipe, per_forward_sync=not stepped), torch.inference_mode():
+                with clock.attached(pipe, per_forward_sync=not stepped), torch.inference_mode(), quiet_libraries():
                     clock.start()
                     output = pipe(**kwargs)
                     clock.stop()

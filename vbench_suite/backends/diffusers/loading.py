@@ -109,22 +109,24 @@ def read_configs(folder: Path) -> ModelConfigs:
 
 
 @contextlib.contextmanager
-def _quiet_diffusers() -> Iterator[None]:
-    """Silence diffusers' and transformers' loading progress bars while loading (a library never prints); their
-    global switches are put back as they were."""
+def quiet_libraries() -> Iterator[None]:
+    """While loading or generating, diffusers and transformers print no progress bars and log only errors (a
+    library never prints; their warnings about a model's own layout are not the user's to act on). Their global
+    settings are put back as they were afterwards."""
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
 
-    d_off, t_off = not dlog.is_progress_bar_enabled(), not tlog.is_progress_bar_enabled()
-    dlog.disable_progress_bar()
-    tlog.disable_progress_bar()
+    saved = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in (dlog, tlog)]
+    for lib, _, _ in saved:
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
     try:
         yield
     finally:
-        if not d_off:
-            dlog.enable_progress_bar()
-        if not t_off:
-            tlog.enable_progress_bar()
+        for lib, verbosity, bars in saved:
+            lib.set_verbosity(verbosity)
+            if bars:
+                lib.enable_progress_bar()
 
 
 def load_pipeline(source: ModelSource, dtype: str, device: str, cpu_offload: bool, vae_tiling: bool) -> Any:
@@ -134,8 +136,8 @@ def load_pipeline(source: ModelSource, dtype: str, device: str, cpu_offload: boo
     from diffusers import DiffusionPipeline
 
     try:
-        with _quiet_diffusers():
-            pipe = DiffusionPipeline.from_pretrained(str(source.folder), torch_dtype=getattr(torch, DTYPES[dtype]),
+        with quiet_libraries():
+            pipe = DiffusionPipeline.from_pretrained(str(source.folder), dtype=getattr(torch, DTYPES[dtype]),
                                                      local_files_only=True)
     except (OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
         raise ModelNotFound(f"cannot load diffusers model {source.spec} from {source.folder}: "
@@ -166,8 +168,9 @@ def derive_pipeline(pipe: Any, class_name: str, dtype: str, device: str, cpu_off
     if type(pipe).__name__ == class_name:
         return pipe
     cls = getattr(diffusers, class_name)
-    # from_pipe casts the shared modules to its torch_dtype (float32 when none is given): pass the loaded one.
-    derived = cls.from_pipe(pipe, torch_dtype=getattr(torch, DTYPES[dtype]))
+    # from_pipe casts the shared modules to its dtype (float32 when none is given): pass the loaded one.
+    with quiet_libraries():
+        derived = cls.from_pipe(pipe, dtype=getattr(torch, DTYPES[dtype]))
     derived.set_progress_bar_config(disable=True)
     if cpu_offload:
         derived.enable_model_cpu_offload(device=device)
