@@ -33,14 +33,16 @@ def tiny_tokenizer() -> Any:
                                    model_max_length=512)
 
 
-def tiny_text_encoder(seed: int = 0) -> Any:
+def tiny_text_encoder(seed: int = 0, umt5: bool = False) -> Any:
+    """A 2-layer T5 encoder of width `TEXT_DIM` (UMT5, Wan's encoder type, when `umt5`), random weights."""
     import torch
-    from transformers import T5Config, T5EncoderModel
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=len(WORDS) + 3, d_model=TEXT_DIM, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
-                   relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    return T5EncoderModel(cfg).eval()
+    config, model = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    cfg = config(vocab_size=len(WORDS) + 3, d_model=TEXT_DIM, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                 relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    return model(cfg).eval()
 
 
 def _wan_parts(seed: int, scale: int, in_channels: int) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def _wan_parts(seed: int, scale: int, in_channels: int) -> dict[str, Any]:
         out_channels=16, text_dim=TEXT_DIM, freq_dim=256, ffn_dim=32 * scale, num_layers=2 * scale,
         cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
     return {"vae": vae, "transformer": transformer, "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
-            "text_encoder": tiny_text_encoder(seed + 2), "tokenizer": tiny_tokenizer()}
+            "text_encoder": tiny_text_encoder(seed + 2, umt5=True), "tokenizer": tiny_tokenizer()}
 
 
 def wan_t2v(seed: int = 0, scale: int = 1) -> Any:
@@ -129,3 +131,37 @@ def save_tiny(name: str, folder: Path, seed: int = 0, scale: int = 1) -> Path:
     folder = Path(folder)
     BUILDERS[name](seed=seed, scale=scale).save_pretrained(folder)
     return folder
+
+
+def wan_ti2v(seed: int = 0, scale: int = 1) -> Any:
+    """`WanPipeline` with `expand_timesteps` (the Wan 2.2 TI2V layout): one model for text-to-video and, through
+    `WanImageToVideoPipeline`, image-to-video (the first latent frame is the encoded image)."""
+    from diffusers import WanPipeline
+
+    return WanPipeline(**_wan_parts(seed, scale, in_channels=16), expand_timesteps=True)
+
+
+BUILDERS["wan_ti2v"] = wan_ti2v
+
+
+def to_hub_cache(folder: Path, cache: Path, repo_id: str, commit: str = "c0ffee" * 6 + "abcd") -> Path:
+    """Lay `folder` out in `cache` the way the Hugging Face hub cache does (blobs named by the file's sha256, a
+    snapshot of relative links per commit, `refs/main`), as `huggingface-cli download` would; returns the snapshot."""
+    import hashlib
+    import os
+    import shutil
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        rel = path.relative_to(folder)
+        blob = repo / "blobs" / hashlib.sha256(path.read_bytes()).hexdigest()
+        if not blob.exists():
+            shutil.copyfile(path, blob)
+        link = snapshot / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
