@@ -194,7 +194,7 @@ def test_unknown_pipeline_is_text_to_video_with_a_note() -> None:
     assert plan.modes[0].steps is None and plan.modes[0].guidance is None  # the pipeline's own defaults
 
 
-# -- each mode produces the fitted video --------------------------------------------------------------------------
+# -- each mode produces the fitted video -----------------------------------------------------------------------------
 CASES = [("wan_t2v", "t2v", {}), ("wan_i2v", "i2v", {"images": ("a",)}), ("wan_i2v", "hybrid", {"images": ("a",)}),
          ("wan_i2v", "keyframes", {"first_frame": "a", "last_frame": "b"}), ("wan_ti2v", "i2v", {"images": ("a",)}),
          ("ltx", "t2v", {}), ("ltx", "i2v", {"images": ("a",)}),
@@ -300,7 +300,7 @@ def test_a_bad_request_value_is_a_failed_result(backends: dict[str, DiffusersBac
         backend._translate(0, req, GenerationContext(out_path=tmp_path / "x.npy"))
 
 
-# -- determinism and batches ------------------------------------------------------------------------------------------
+# -- determinism and batches -----------------------------------------------------------------------------------------
 def test_same_request_same_video_and_seed_matters(backends: dict[str, DiffusersBackend], tmp_path: Path) -> None:
     backend = backends["wan_t2v"]
     req = fitted(backend, request())
@@ -329,7 +329,7 @@ def test_a_video_does_not_depend_on_its_batch(backends: dict[str, DiffusersBacke
     assert not np.array_equal(np.load(results[0].video_path), np.load(results[1].video_path))
 
 
-# -- fingerprint ------------------------------------------------------------------------------------------------------
+# -- fingerprint -----------------------------------------------------------------------------------------------------
 def test_fingerprint_records_what_changes_the_output(backends: dict[str, DiffusersBackend]) -> None:
     fp = backends["wan_t2v"].fingerprint()
     s = fp.to_dict()["settings"]
@@ -407,7 +407,7 @@ def test_a_model_in_the_hugging_face_cache(tiny_models: dict[str, Path], tmp_pat
         resolve_model("tiny-org/tiny-ltx", revision="v2")
 
 
-# -- accounting -------------------------------------------------------------------------------------------------------
+# -- accounting ------------------------------------------------------------------------------------------------------
 def test_stage_latencies_add_up_and_compute_is_priced(backends: dict[str, DiffusersBackend], images: dict[str, str],
                                                       tmp_path: Path) -> None:
     backend = backends["wan_i2v"]
@@ -451,7 +451,7 @@ def test_model_is_loaded_once(backends: dict[str, DiffusersBackend], images: dic
     assert derived.transformer is pipe.transformer  # the i2v pipeline shares the loaded weights
 
 
-# -- errors -------------------------------------------------------------------------------------------------------------
+# -- errors ----------------------------------------------------------------------------------------------------------
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS.parent), os.environ.get("PYTHONPATH", "")]),
                 OMP_NUM_THREADS="1", **(env or {}))
@@ -498,7 +498,7 @@ def test_bad_paths_and_options_are_user_errors(tmp_path: Path) -> None:
     check_backend_options("diffusers", {"model": "x", "usd_per_gpu_hour": 2.5, "cpu_offload": True})
 
 
-# -- end to end -----------------------------------------------------------------------------------------------------------
+# -- end to end ------------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_run_end_to_end_writes_records_and_a_report(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     res = _cli("run", "--suite", "smoke", "--limit", "2", "--backend", "diffusers", "--option",

@@ -82,7 +82,8 @@ def ltx(seed: int = 0, scale: int = 1) -> Any:
     """`LTXPipeline`: a 4x spatial / 4x temporal VAE (so 4k+1 frames), sizes in multiples of 32 (the pipeline's
     own check). Its components also make `LTXImageToVideoPipeline` and `LTXConditionPipeline`."""
     import torch
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
+    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline,
+                           LTXVideoTransformer3DModel)
 
     torch.manual_seed(seed)
     vae = AutoencoderKLLTXVideo(

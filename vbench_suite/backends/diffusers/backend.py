@@ -26,6 +26,7 @@ floating-point differences of batched kernels) nor on the device's random number
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import threading
@@ -140,6 +141,8 @@ class DiffusersBackend(Backend):
         self._mode_pipes: dict[str, Any] = {}
         self._fingerprint: Fingerprint | None = None
         self._device: str | None = None
+        self._device_name: str | None = None
+        self._gpus = 1  # GPUs holding the loaded weights (1 with CPU offload, which streams them onto one)
 
     # -- model, plan and capabilities (cheap: JSON files only) ---------------------------------------------------
     @property
@@ -197,6 +200,12 @@ class DiffusersBackend(Backend):
     def dtype(self) -> str:
         return devices.resolve_dtype(self.dtype_option, self.device)
 
+    @property
+    def device_name(self) -> str:
+        if self._device_name is None:
+            self._device_name = devices.device_name(self.device)
+        return self._device_name
+
     def _load(self) -> Any:
         with self._lock:
             if self._pipe is None:
@@ -209,11 +218,13 @@ class DiffusersBackend(Backend):
                 plan = self.plan
                 pipe = load_pipeline(self.source, self.dtype, self.device, self.cpu_offload, self.vae_tiling)
                 if plan.family == "generic":
-                    params = inspect.signature(type(pipe).__call__).parameters
+                    params = _call_parameters(type(pipe))
                     missing = [p for p in ("prompt", "num_frames", "height", "width", "generator") if p not in params]
                     if missing:
                         raise ModelNotFound(f"{type(pipe).__name__} takes no {', '.join(missing)}: the diffusers "
                                             "backend cannot drive it as text-to-video")
+                on_gpus = sum(d.startswith("cuda") for d in devices.pipeline_devices(pipe))
+                self._gpus = 1 if self.cpu_offload else max(1, on_gpus)
                 self._pipe = pipe
             return self._pipe
 
@@ -244,7 +255,7 @@ class DiffusersBackend(Backend):
                 "model_source": "hf-cache" if src.repo_id else "folder", "model_digest": digest,
                 "revision": src.commit, **library_versions(),
                 "device": self.device.split(":")[0],
-                "device_name": devices.device_name(self.device), "dtype": self.dtype,
+                "device_name": self.device_name, "dtype": self.dtype,
                 "scheduler": _read_json(src.folder / "scheduler" / "scheduler_config.json"),
                 "default_steps": {p.mode: self.steps or p.steps for p in plan.modes},
                 "default_guidance": {p.mode: self.guidance if self.guidance is not None else p.guidance
@@ -360,7 +371,7 @@ class DiffusersBackend(Backend):
             pipe = self._pipeline_for(plan)
         except (ModelNotFound, ConfigError) as exc:
             return [GenerationResult(status="failed", fingerprint=fingerprint, error=str(exc)) for _ in calls]
-        params = inspect.signature(type(pipe).__call__).parameters
+        params = _call_parameters(type(pipe))
         kwargs = {k: v for k, v in calls[0].kwargs.items() if k in params}
         kwargs["prompt"] = [c.request.prompt for c in calls]
         # CPU generators: the initial noise is the same numbers on every device, and each request has its own.
@@ -390,14 +401,14 @@ class DiffusersBackend(Backend):
             peak_mb, reserved_mb = devices.peak_memory_mb(self.device)
         wall = clock.t_end - clock.t0
         on_gpu = self.device.startswith("cuda")
-        gpus = 1 if self.cpu_offload else max(1, sum(d.startswith("cuda") for d in devices.pipeline_devices(pipe)))
+        gpus = self._gpus
         compute = (wall * gpus if on_gpu else cpu_s) / n
         stages = {k: v / n for k, v in clock.stages().items()}
         info: dict[str, Any] = {
             "batch_size": n, "family": self.plan.family, "pipeline_class": type(pipe).__name__,
             "steps": kwargs.get("num_inference_steps"), "guidance": kwargs.get("guidance_scale"),
             "step_s": [round(s / n, 6) for s in clock.step_s()],
-            "device": self.device.split(":")[0], "device_name": devices.device_name(self.device),
+            "device": self.device.split(":")[0], "device_name": self.device_name,
             "device_count": gpus if on_gpu else 1, "dtype": self.dtype, "cpu_offload": self.cpu_offload,
             "hardware_measure": f"gpu_wall_x{gpus}" if on_gpu else meter.method,
             "peak_memory_reserved_mb": reserved_mb, **self._price_info(on_gpu),
@@ -454,6 +465,12 @@ class DiffusersBackend(Backend):
         with self._lock:
             self._pipe = None
             self._mode_pipes = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _call_parameters(cls: type) -> frozenset[str]:
+    """Keyword names a pipeline class's `__call__` takes (arguments it lacks are not passed)."""
+    return frozenset(inspect.signature(cls.__call__).parameters)
 
 
 def load_image(path: str | Path, size: tuple[int, int]) -> Any:

@@ -89,7 +89,8 @@ def _limits(native: tuple[int, int], frames: int, fps: int, size_multiple: int, 
         default_duration_s=frames / fps, default_resolution=native, default_fps=fps)
 
 
-def _modes(limits: ModeCapabilities, entries: list[tuple[str, str, str]], keyframes: str = "first") -> tuple[ModePlan, ...]:
+def _modes(limits: ModeCapabilities, entries: list[tuple[str, str, str]],
+           keyframes: str = "first") -> tuple[ModePlan, ...]:
     """ModePlans from (mode, pipeline class, inputs); image modes take exactly one image, keyframes per `keyframes`."""
     out = []
     for mode, cls, inputs in entries:

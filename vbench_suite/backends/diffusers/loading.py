@@ -90,7 +90,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise ModelNotFound(f"cannot read {path}: {exc}; the model folder is damaged (fetch or save it again)") from None
+        raise ModelNotFound(f"cannot read {path}: {exc}; the model folder is damaged (fetch or save it again)"
+                            ) from None
     if not isinstance(data, dict):
         raise ModelNotFound(f"{path} is not a JSON object; the model folder is damaged (fetch or save it again)")
     return data
@@ -129,6 +130,15 @@ def quiet_libraries() -> Iterator[None]:
                 lib.enable_progress_bar()
 
 
+def _dtype_keyword() -> str:
+    """'dtype' where the installed diffusers takes it, else the older 'torch_dtype' (deprecated where 'dtype' exists)."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
 def load_pipeline(source: ModelSource, dtype: str, device: str, cpu_offload: bool, vae_tiling: bool) -> Any:
     """Load the saved pipeline from `source.folder` only (`local_files_only`), in `dtype` (a `DTYPES` key), placed on
     `device` (or with model CPU offload onto it), VAE tiling on when asked. Failures raise `ModelNotFound`."""
@@ -137,8 +147,8 @@ def load_pipeline(source: ModelSource, dtype: str, device: str, cpu_offload: boo
 
     try:
         with quiet_libraries():
-            pipe = DiffusionPipeline.from_pretrained(str(source.folder), dtype=getattr(torch, DTYPES[dtype]),
-                                                     local_files_only=True)
+            pipe = DiffusionPipeline.from_pretrained(str(source.folder), local_files_only=True,
+                                                     **{_dtype_keyword(): getattr(torch, DTYPES[dtype])})
     except (OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
         raise ModelNotFound(f"cannot load diffusers model {source.spec} from {source.folder}: "
                             f"{type(exc).__name__}: {exc}") from None
@@ -170,7 +180,7 @@ def derive_pipeline(pipe: Any, class_name: str, dtype: str, device: str, cpu_off
     cls = getattr(diffusers, class_name)
     # from_pipe casts the shared modules to its dtype (float32 when none is given): pass the loaded one.
     with quiet_libraries():
-        derived = cls.from_pipe(pipe, dtype=getattr(torch, DTYPES[dtype]))
+        derived = cls.from_pipe(pipe, **{_dtype_keyword(): getattr(torch, DTYPES[dtype])})
     derived.set_progress_bar_config(disable=True)
     if cpu_offload:
         derived.enable_model_cpu_offload(device=device)
