@@ -194,6 +194,25 @@ def test_unknown_pipeline_is_text_to_video_with_a_note() -> None:
     assert plan.modes[0].steps is None and plan.modes[0].guidance is None  # the pipeline's own defaults
 
 
+def test_an_unknown_pipeline_class_runs_as_text_to_video(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    # SkyReelsV2Pipeline is a diffusers text-to-video pipeline the family table does not list; it takes Wan's parts.
+    folder = tmp_path / "skyreels"
+    shutil.copytree(tiny_models["wan_t2v"], folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "SkyReelsV2Pipeline"}))
+    backend = DiffusersBackend(model=str(folder), device="cpu", threads=1)
+    assert backend.capabilities().modes == ("t2v",) and backend.not_configured_reason() is None
+    req = dataclasses.replace(fitted(backend, request(fps=8, duration_s=1.0)), extra=make_extra({"steps": 2}))
+    assert req.num_frames == 9  # 4k+1 from the VAE's temporal compression
+    result, video = run(backend, req, tmp_path / "v.npy")
+    assert result.status == "ok", result.error
+    assert video.shape == (9, 32, 32, 3)
+    info = dict(result.info)
+    assert info["pipeline_class"] == "SkyReelsV2Pipeline" and "not a pipeline family" in info["note"]
+    assert info["steps"] == 2 and info["guidance"] is None  # the pipeline's own guidance
+    backend.close()
+
+
 # -- each mode produces the fitted video -----------------------------------------------------------------------------
 CASES = [("wan_t2v", "t2v", {}), ("wan_i2v", "i2v", {"images": ("a",)}), ("wan_i2v", "hybrid", {"images": ("a",)}),
          ("wan_i2v", "keyframes", {"first_frame": "a", "last_frame": "b"}), ("wan_ti2v", "i2v", {"images": ("a",)}),
@@ -496,6 +515,11 @@ def test_bad_paths_and_options_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="has no option 'stepz'. Did you mean 'steps'"):
         check_backend_options("diffusers", {"stepz": 2})
     check_backend_options("diffusers", {"model": "x", "usd_per_gpu_hour": 2.5, "cpu_offload": True})
+
+
+def test_cpu_offload_without_a_gpu_is_reported(tiny_models: dict[str, Path]) -> None:
+    backend = DiffusersBackend(model=str(tiny_models["cogvideox"]), device="cpu", cpu_offload=True)
+    assert "cpu_offload streams the model onto a GPU" in (backend.not_configured_reason() or "")
 
 
 # -- end to end ------------------------------------------------------------------------------------------------------

@@ -215,6 +215,9 @@ class DiffusersBackend(Backend):
                     import torch
 
                     torch.set_num_threads(self.threads)
+                if self.cpu_offload and not self.device.startswith("cuda"):
+                    raise ConfigError(f"backend 'diffusers': cpu_offload streams the model onto a GPU, but the device "
+                                      f"is {self.device}; drop cpu_offload or use --option diffusers.device=cuda")
                 plan = self.plan
                 pipe = load_pipeline(self.source, self.dtype, self.device, self.cpu_offload, self.vae_tiling)
                 if plan.family == "generic":
