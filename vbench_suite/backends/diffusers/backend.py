@@ -209,7 +209,7 @@ class DiffusersBackend(Backend):
     def _load(self) -> Any:
         with self._lock:
             if self._pipe is None:
-                from vbench_suite.backends.diffusers.loading import load_pipeline
+                from vbench_suite.backends.diffusers.loading import load_pipeline, quiet_acquire
 
                 if self.threads:
                     import torch
@@ -228,6 +228,7 @@ class DiffusersBackend(Backend):
                                             "backend cannot drive it as text-to-video")
                 on_gpus = sum(d.startswith("cuda") for d in devices.pipeline_devices(pipe))
                 self._gpus = 1 if self.cpu_offload else max(1, on_gpus)
+                quiet_acquire()  # while the model is loaded: its calls log only errors (see quiet_acquire)
                 self._pipe = pipe
             return self._pipe
 
@@ -366,7 +367,6 @@ class DiffusersBackend(Backend):
         """One pipeline call for `calls` (same plan and arguments but prompt and seed), then one file per video."""
         import torch
 
-        from vbench_suite.backends.diffusers.loading import quiet_libraries
         from vbench_suite.backends.diffusers.timing import StageClock
 
         n, plan = len(calls), calls[0].plan
@@ -389,7 +389,7 @@ class DiffusersBackend(Backend):
             devices.reset_peak_memory(self.device)
             meter = CpuMeter().start()
             try:
-                with clock.attached(pipe, per_forward_sync=not stepped), torch.inference_mode(), quiet_libraries():
+                with clock.attached(pipe, per_forward_sync=not stepped), torch.inference_mode():
                     clock.start()
                     output = pipe(**kwargs)
                     clock.stop()
@@ -466,6 +466,10 @@ class DiffusersBackend(Backend):
 
     def close(self) -> None:
         with self._lock:
+            if self._pipe is not None:
+                from vbench_suite.backends.diffusers.loading import quiet_release
+
+                quiet_release()
             self._pipe = None
             self._mode_pipes = {}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,25 +110,51 @@ def read_configs(folder: Path) -> ModelConfigs:
                         vae=_read_json(folder / "vae" / "config.json"))
 
 
-@contextlib.contextmanager
-def quiet_libraries() -> Iterator[None]:
-    """While loading or generating, diffusers and transformers print no progress bars and log only errors (a
-    library never prints; their warnings about a model's own layout are not the user's to act on). Their global
-    settings are put back as they were afterwards."""
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_saved: list[tuple[Any, int, bool]] = []
+
+
+def quiet_acquire() -> None:
+    """From the first holder on, diffusers and transformers print no progress bars and log only errors (a library
+    never prints; their warnings about a model's own layout are not the user's to act on). Counted: the settings
+    are put back as they were when the last holder calls `quiet_release` (changing a logging level clears every
+    logger's cache, too slow to do around each generation)."""
+    global _quiet_users
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
 
-    saved = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in (dlog, tlog)]
-    for lib, _, _ in saved:
-        lib.disable_progress_bar()
-        lib.set_verbosity_error()
+    with _quiet_lock:
+        if _quiet_users == 0:
+            _quiet_saved[:] = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in (dlog, tlog)]
+            for lib, _, _ in _quiet_saved:
+                lib.disable_progress_bar()
+                lib.set_verbosity_error()
+        _quiet_users += 1
+
+
+def quiet_release() -> None:
+    """Undo one `quiet_acquire`; the last one restores the libraries' settings."""
+    global _quiet_users
+    with _quiet_lock:
+        if _quiet_users == 0:
+            return
+        _quiet_users -= 1
+        if _quiet_users == 0:
+            for lib, verbosity, bars in _quiet_saved:
+                lib.set_verbosity(verbosity)
+                if bars:
+                    lib.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """`quiet_acquire` for the duration of a block."""
+    quiet_acquire()
     try:
         yield
     finally:
-        for lib, verbosity, bars in saved:
-            lib.set_verbosity(verbosity)
-            if bars:
-                lib.enable_progress_bar()
+        quiet_release()
 
 
 def _dtype_keyword() -> str:
