@@ -496,8 +496,9 @@ def test_missing_model_is_one_line_naming_repo_command_and_option(tmp_path: Path
         # `run` also logs the backend it skipped before the error line
         err = [line for line in stderr.splitlines() if line.startswith("vbench-suite: error:")]
         assert len(err) == 1 and len(stderr.strip().splitlines()) <= 2, stderr
-        assert f"'{repo}'" in err[0] and f"`huggingface-cli download {repo}`" in err[0]
-        assert "--option diffusers.model=/path/to/folder" in err[0] and "HF_HUB_OFFLINE" in err[0]
+        assert f"'{repo}'" in err[0] and f"`hf download {repo}` (`huggingface-cli download` before" in err[0]
+        assert "--option diffusers.model=DIR (or HF_HUB_CACHE) at a local copy" in err[0] and "HF_HUB_OFFLINE" in err[0]
+        assert " … " not in err[0]  # short enough never to lose its middle to the CLI's one-line limit
     assert not (tmp_path / "empty-hub").exists()  # nothing was fetched or written to the cache
 
 

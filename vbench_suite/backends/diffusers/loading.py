@@ -52,15 +52,31 @@ class ModelSource:
 
 
 def missing_model_message(repo_id: str, revision: str | None) -> str:
-    """The one line a missing hub model gets: the repo id, the command that fetches it, and how to point at a copy."""
+    """The one line a missing hub model gets: the repo id, the command that fetches it, and how to point at a copy.
+    Short enough (about 350 characters) that the CLI's one-line limit never cuts it, whatever the cache path."""
     from huggingface_hub import constants
 
     rev = f" --revision {revision}" if revision else ""
-    offline = " (HF_HUB_OFFLINE is set: fetch it where the hub is reachable)" if constants.HF_HUB_OFFLINE else ""
-    return (f"diffusers model '{repo_id}'{f' at revision {revision}' if revision else ''} is not in the local Hugging "
-            f"Face cache ({constants.HF_HUB_CACHE}) and nothing is downloaded during a run; fetch it with "
-            f"`huggingface-cli download {repo_id}{rev}`{offline}, or point --option diffusers.model=/path/to/folder "
-            "at a local copy (HF_HUB_CACHE or HF_HOME select another cache)")
+    # huggingface_hub 1.0 replaced the `huggingface-cli` command with `hf`: name the one installed here
+    if _hub_major() >= 1:
+        fetch = f"`hf download {repo_id}{rev}` (`huggingface-cli download` before huggingface_hub 1.0)"
+    else:
+        fetch = f"`huggingface-cli download {repo_id}{rev}`"
+    cache = str(constants.HF_HUB_CACHE)
+    cache = cache if len(cache) <= 60 else "…" + cache[-59:]
+    offline = " where the hub is reachable (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
+    return (f"diffusers model '{repo_id}'{f' at revision {revision}' if revision else ''} is not in the Hugging Face "
+            f"cache {cache} and nothing downloads during a run: fetch it with {fetch}{offline}, or point "
+            "--option diffusers.model=DIR (or HF_HUB_CACHE) at a local copy")
+
+
+def _hub_major() -> int:
+    import importlib.metadata
+
+    try:
+        return int(importlib.metadata.version("huggingface_hub").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return 0
 
 
 def resolve_model(spec: str, revision: str | None = None) -> ModelSource:
