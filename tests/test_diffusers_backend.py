@@ -32,7 +32,7 @@ from vbench_suite.errors import ConfigError  # noqa: E402
 from vbench_suite.types import GenerationRequest, make_extra  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
-MODELS = ("wan_t2v", "wan_i2v", "wan_ti2v", "ltx", "cogvideox")
+MODELS = ("wan_t2v", "wan_i2v", "wan_ti2v", "wan_flf2v", "ltx", "cogvideox")
 
 
 @pytest.fixture(scope="session")
@@ -125,6 +125,10 @@ REAL_CONFIGS = {
                   {"z_dim": 16, "scale_factor_temporal": 4, "scale_factor_spatial": 8}),
     "wan21_i2v": ({"_class_name": "WanImageToVideoPipeline"}, {"patch_size": [1, 2, 2], "image_dim": 1280},
                   {"z_dim": 16}),
+    "wan21_flf2v": ({"_class_name": "WanImageToVideoPipeline"},
+                    {"patch_size": [1, 2, 2], "image_dim": 1280, "pos_embed_seq_len": 514}, {"z_dim": 16}),
+    "wan22_i2v": ({"_class_name": "WanImageToVideoPipeline", "boundary_ratio": 0.9}, {"patch_size": [1, 2, 2]},
+                  {"z_dim": 16}),
     "wan22_ti2v": ({"_class_name": "WanPipeline", "expand_timesteps": True}, {"patch_size": [1, 2, 2]},
                    {"z_dim": 48, "scale_factor_temporal": 4, "scale_factor_spatial": 16}),
     "ltx": ({"_class_name": "LTXPipeline"}, {"patch_size": 1, "patch_size_t": 1},
@@ -147,7 +151,9 @@ REAL_CONFIGS = {
 
 @pytest.mark.parametrize("name,modes,size_multiple,frame_rule,native,fps", [
     ("wan21_t2v", ("t2v",), 16, (4, 1), (832, 480), 16),
-    ("wan21_i2v", ("i2v", "hybrid", "keyframes"), 16, (4, 1), (832, 480), 16),
+    ("wan21_i2v", ("i2v", "hybrid"), 16, (4, 1), (832, 480), 16),
+    ("wan21_flf2v", ("keyframes",), 16, (4, 1), (832, 480), 16),
+    ("wan22_i2v", ("i2v", "hybrid", "keyframes"), 16, (4, 1), (832, 480), 16),
     ("wan22_ti2v", ("t2v", "i2v", "hybrid"), 32, (4, 1), (1280, 704), 24),
     ("ltx", ("t2v", "i2v", "hybrid", "keyframes"), 32, (8, 1), (704, 512), 25),
     ("cogvideox_2b", ("t2v",), 16, (4, 1), (720, 480), 8),
@@ -167,7 +173,8 @@ def test_family_rules_from_real_configs(name: str, modes: tuple[str, ...], size_
         assert (limits.default_resolution, limits.fps) == (native, (fps,))
     # a 64x64, 2 s, 8 fps suite request is fitted to the model's rate, frame rule and sizes, each change noted
     fit, notes = caps.fit(request(modes[0], duration_s=2.0, fps=8, resolution=(64, 64),
-                                  images=("x.png",) if modes[0] == "i2v" else ()))
+                                  images=("x.png",) if modes[0] == "i2v" else (),
+                                  first_frame="x.png" if modes[0] == "keyframes" else None))
     assert fit.fps == fps and (fit.num_frames - 1) % frame_rule[0] == 0 and notes
     if name == "cogvideox_5b_i2v":  # learned positions: only the trained size
         assert fit.resolution == (720, 480)
@@ -176,11 +183,14 @@ def test_family_rules_from_real_configs(name: str, modes: tuple[str, ...], size_
 
 
 def test_wan_first_and_last_frame_needs_the_first() -> None:
-    caps = plan_family(ModelConfigs(*REAL_CONFIGS["wan21_i2v"])).capabilities()
+    caps = plan_family(ModelConfigs(*REAL_CONFIGS["wan22_i2v"])).capabilities()
     only_last = request("keyframes", last_frame="b.png")
     assert "needs a first_frame" in (caps.check(fitted_to(caps, only_last)) or "")
     ltx = plan_family(ModelConfigs(*REAL_CONFIGS["ltx"])).capabilities()
     assert ltx.check(fitted_to(ltx, only_last)) is None  # LTX pins a keyframe anywhere, the last alone too
+    flf2v = plan_family(ModelConfigs(*REAL_CONFIGS["wan21_flf2v"])).capabilities()
+    only_first = request("keyframes", first_frame="a.png")
+    assert "needs both a first_frame and a last_frame" in (flf2v.check(fitted_to(flf2v, only_first)) or "")
 
 
 def fitted_to(caps: object, req: GenerationRequest) -> GenerationRequest:
@@ -216,6 +226,7 @@ def test_an_unknown_pipeline_class_runs_as_text_to_video(tiny_models: dict[str, 
 # -- each mode produces the fitted video -----------------------------------------------------------------------------
 CASES = [("wan_t2v", "t2v", {}), ("wan_i2v", "i2v", {"images": ("a",)}), ("wan_i2v", "hybrid", {"images": ("a",)}),
          ("wan_i2v", "keyframes", {"first_frame": "a", "last_frame": "b"}), ("wan_ti2v", "i2v", {"images": ("a",)}),
+         ("wan_flf2v", "keyframes", {"first_frame": "a", "last_frame": "b"}),
          ("ltx", "t2v", {}), ("ltx", "i2v", {"images": ("a",)}),
          ("ltx", "keyframes", {"first_frame": "a", "last_frame": "b"}), ("cogvideox", "t2v", {})]
 

@@ -45,7 +45,8 @@ def tiny_text_encoder(seed: int = 0, umt5: bool = False) -> Any:
     return model(cfg).eval()
 
 
-def _wan_parts(seed: int, scale: int, in_channels: int) -> dict[str, Any]:
+def _wan_parts(seed: int, scale: int, in_channels: int, image_dim: int | None = None,
+               pos_embed_seq_len: int | None = None) -> dict[str, Any]:
     import torch
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 
@@ -57,7 +58,8 @@ def _wan_parts(seed: int, scale: int, in_channels: int) -> dict[str, Any]:
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=12, in_channels=in_channels,
         out_channels=16, text_dim=TEXT_DIM, freq_dim=256, ffn_dim=32 * scale, num_layers=2 * scale,
-        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32, image_dim=image_dim,
+        pos_embed_seq_len=pos_embed_seq_len)
     return {"vae": vae, "transformer": transformer, "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
             "text_encoder": tiny_text_encoder(seed + 2, umt5=True), "tokenizer": tiny_tokenizer()}
 
@@ -142,7 +144,25 @@ def wan_ti2v(seed: int = 0, scale: int = 1) -> Any:
     return WanPipeline(**_wan_parts(seed, scale, in_channels=16), expand_timesteps=True)
 
 
+def wan_flf2v(seed: int = 0, scale: int = 1) -> Any:
+    """`WanImageToVideoPipeline` in the Wan 2.1 FLF2V layout: a CLIP vision encoder embeds the first and last frame
+    for the denoiser's image cross-attention (which has positions for two images' tokens: 2 x (32x32 patches + 1)),
+    besides the encoded conditioning video. Without those positions it is the Wan 2.1 I2V layout (first frame only)."""
+    import torch
+    from diffusers import WanImageToVideoPipeline
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(seed + 3)
+    encoder = CLIPVisionModel(CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2,
+                                               num_attention_heads=2, image_size=32, intermediate_size=16,
+                                               patch_size=1)).eval()
+    processor = CLIPImageProcessor(crop_size=32, size=32)
+    parts = _wan_parts(seed, scale, in_channels=36, image_dim=4, pos_embed_seq_len=2 * (32 * 32 + 1))
+    return WanImageToVideoPipeline(**parts, image_encoder=encoder, image_processor=processor)
+
+
 BUILDERS["wan_ti2v"] = wan_ti2v
+BUILDERS["wan_flf2v"] = wan_flf2v
 
 
 def to_hub_cache(folder: Path, cache: Path, repo_id: str, commit: str = "c0ffee" * 6 + "abcd") -> Path:

@@ -122,14 +122,21 @@ def _wan(cfg: ModelConfigs, max_frames: int | None) -> FamilyPlan:
         native, frames, fps = (832, 480), 81, 16
     limits = _limits(native, frames, fps, spatial, temporal, max_frames or frames)
     expand = bool(index.get("expand_timesteps"))
+    keyframes = ("keyframes", "WanImageToVideoPipeline", IMAGE_AND_LAST)
+    rule = "first"
     if cfg.pipeline_class == "WanPipeline":
         # TI2V models (expand_timesteps) also animate a first frame, through the image-to-video pipeline.
         entries = [("t2v", "WanPipeline", TEXT)] + (_image_modes("WanImageToVideoPipeline") if expand else [])
+    elif tr.get("image_dim") is not None and tr.get("pos_embed_seq_len"):
+        # Wan 2.1 FLF2V: its denoiser's image cross-attention has positions for exactly two CLIP-embedded frames
+        entries, rule = [keyframes], "first_and_last"
     else:
         entries = _image_modes("WanImageToVideoPipeline")
-        if not expand:  # with expand_timesteps diffusers conditions on the first frame only
-            entries.append(("keyframes", "WanImageToVideoPipeline", IMAGE_AND_LAST))
-    return FamilyPlan("wan", cfg.pipeline_class, _modes(limits, entries, keyframes="first"))
+        # Wan 2.2 I2V (no CLIP image encoder) puts a last frame into the conditioning video as well; Wan 2.1 I2V
+        # (CLIP, one image's positions) cannot, and with expand_timesteps diffusers conditions on the first only.
+        if not expand and tr.get("image_dim") is None:
+            entries.append(keyframes)
+    return FamilyPlan("wan", cfg.pipeline_class, _modes(limits, entries, keyframes=rule))
 
 
 def _ltx(cfg: ModelConfigs, max_frames: int | None) -> FamilyPlan:
