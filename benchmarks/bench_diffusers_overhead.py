@@ -41,22 +41,29 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
 
-    import numpy as np
     import torch
     from diffusers.utils import logging as dlog
 
     import tiny_diffusers
+
+    torch.set_num_threads(args.threads)
+    dlog.disable_progress_bar()
+    dlog.set_verbosity_error()
+    with tempfile.TemporaryDirectory(prefix="bench-diffusers-") as tmp:
+        return measure(args, Path(tmp), tiny_diffusers.save_tiny(args.model, Path(tmp) / args.model,
+                                                                  scale=args.scale))
+
+
+def measure(args: argparse.Namespace, work: Path, folder: Path) -> int:
+    """Run both ways on the saved pipeline in `folder`, writing videos under `work`; print the comparison."""
+    import numpy as np
+    import torch
+
     from vbench_suite.backends.base import GenerationContext
     from vbench_suite.backends.compute import CpuMeter
     from vbench_suite.backends.diffusers.backend import DiffusersBackend, to_uint8
     from vbench_suite.types import GenerationRequest
     from vbench_suite.video.write import write_video
-
-    torch.set_num_threads(args.threads)
-    dlog.disable_progress_bar()
-    dlog.set_verbosity_error()
-    work = Path(tempfile.mkdtemp(prefix="bench-diffusers-"))
-    folder = tiny_diffusers.save_tiny(args.model, work / args.model, scale=args.scale)
 
     backend = DiffusersBackend(model=str(folder), steps=args.steps, device="cpu", threads=args.threads)
     caps = backend.capabilities()

@@ -1,8 +1,8 @@
-"""The `diffusers` backend on tiny random-weight pipelines built offline and loaded from disk (Wan t2v / i2v /
-first+last frame / TI2V, LTX t2v / i2v / keyframes, CogVideoX t2v): every mode's video has the fitted frame count and
-size, the conditioning images reach the model, videos are deterministic and independent of their batch, the
-fingerprint follows weights and output-changing options, stage latencies add up, prices are stated, and a missing
-model is one actionable line. Offline, CPU."""
+"""The `diffusers` backend on tiny random-weight pipelines built offline and loaded from disk (Wan t2v, Wan 2.2-style
+i2v and first+last frame, TI2V, Wan 2.1 FLF2V with a CLIP image encoder; LTX t2v / i2v / keyframes; CogVideoX t2v;
+an unknown class): every mode's video has the fitted frame count and size, the conditioning images reach the model,
+videos are deterministic and independent of their batch, the fingerprint follows weights and output-changing
+options, stage latencies add up, prices are stated, and a missing model is one actionable line. Offline, CPU."""
 from __future__ import annotations
 
 import dataclasses
