@@ -529,6 +529,15 @@ def test_bad_paths_and_options_are_user_errors(tmp_path: Path) -> None:
     check_backend_options("diffusers", {"model": "x", "usd_per_gpu_hour": 2.5, "cpu_offload": True})
 
 
+def test_a_damaged_weight_file_is_one_reason_not_a_crash(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    copy = tmp_path / "damaged"
+    shutil.copytree(tiny_models["cogvideox"], copy)
+    weights = next((copy / "transformer").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    reason = DiffusersBackend(model=str(copy), device="cpu").not_configured_reason() or ""
+    assert reason.startswith(f"cannot load diffusers model {copy} from {copy}: ") and "\n" not in reason
+
+
 def test_cpu_offload_without_a_gpu_is_reported(tiny_models: dict[str, Path]) -> None:
     backend = DiffusersBackend(model=str(tiny_models["cogvideox"]), device="cpu", cpu_offload=True)
     assert "cpu_offload streams the model onto a GPU" in (backend.not_configured_reason() or "")

@@ -192,10 +192,14 @@ def load_pipeline(source: ModelSource, dtype: str, device: str, cpu_offload: boo
         with quiet_libraries():
             pipe = DiffusionPipeline.from_pretrained(str(source.folder), local_files_only=True,
                                                      **{_dtype_keyword(): getattr(torch, DTYPES[dtype])})
-    except (OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
+        return place(pipe, device, cpu_offload, vae_tiling)
+    except ModelNotFound:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a library raises while loading is reported as one line
+        hint = ("; the GPU is too small for it at this dtype: try --option diffusers.cpu_offload=true"
+                if "out of memory" in str(exc).lower() and not cpu_offload else "")
         raise ModelNotFound(f"cannot load diffusers model {source.spec} from {source.folder}: "
-                            f"{type(exc).__name__}: {exc}") from None
-    return place(pipe, device, cpu_offload, vae_tiling)
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{hint}") from None
 
 
 def place(pipe: Any, device: str, cpu_offload: bool, vae_tiling: bool) -> Any:
