@@ -20,6 +20,7 @@ BACKENDS: dict[str, str] = {
     "synthesia": "vbench_suite.backends.remote.synthesia:SynthesiaBackend",
     "heygen": "vbench_suite.backends.remote.heygen:HeyGenBackend",
     "veo": "vbench_suite.backends.remote.veo:VeoBackend",
+    "diffusers": "vbench_suite.backends.diffusers.backend:DiffusersBackend",
     "command": "vbench_suite.backends.command:CommandBackend",
     "opensora": "vbench_suite.backends.opensora:OpenSoraBackend",
 }
