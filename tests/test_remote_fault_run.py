@@ -28,13 +28,13 @@ FAULT_EVERY = 5
 """Every 5th request carries a fault (20%), cycling through all fault kinds."""
 CONCURRENCY = 50
 KEY_ENVS = ("RUNWAYML_API_SECRET", "FAL_KEY", "GEMINI_API_KEY", "SYNTHESIA_API_KEY", "HEYGEN_API_KEY")
-FAST = FakeConfig(queue_s=0.02, run_s=0.04, throttle_s=0.3, retry_after_s=0.02)
+FAST = FakeConfig(queue_s=0.02, run_s=0.04, throttle_s=0.3, retry_after_s=0.02, prebuild_videos=True)
 BACKEND_OPTIONS = dict(poll_interval_s=0.01, job_deadline_s=3.0, retry_base_delay_s=0.01, max_retry_after_s=0.05,
                        max_concurrency=CONCURRENCY)
 
 
 def make_backends(origin: str) -> list:
-    options = {**BACKEND_OPTIONS, "job_deadline_s": float(os.environ.get("VBENCH_TEST_JOB_DEADLINE_S", "3.0"))}
+    options = {**BACKEND_OPTIONS, "job_deadline_s": float(os.environ.get("VBENCH_TEST_JOB_DEADLINE_S", "20.0"))}
     return [RunwayBackend(base_url=f"{origin}/runway", **options),
             PikaBackend(base_url=f"{origin}/fal", **options),
             SynthesiaBackend(base_url=f"{origin}/synthesia", **options),
