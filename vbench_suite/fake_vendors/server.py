@@ -289,8 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._rate_limited(vendor)
             return None
         assert job is not None
-        if self.cfg.prebuild_videos and job.video is not None and job.phase(self.cfg, now=job.created + 1e9
-                                                                             ) == "succeeded":
+        if self.cfg.prebuild_videos and job.video is not None and job.timed_phase(self.cfg, now=job.created + 1e9
+                                                                                   ) == "succeeded":
             media.prebuild(job.video)
         if fault == "drop_after_create" and state.creates[fp] == 1:
             raise _Drop()

@@ -15,7 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from vbench_suite.fake_vendors.media import VideoSpec
+from vbench_suite.fake_vendors import media
+from vbench_suite.fake_vendors.media import VideoSpec, is_shapes_prompt
 from vbench_suite.fake_vendors.scenario import Draw, Quality, Scenario
 
 FAULTS: tuple[str, ...] = ("rate_limit", "server_error", "drop_after_create", "throttled", "moderation", "fail",
@@ -55,11 +56,16 @@ class FakeConfig:
     require_key: bool = True
     """Answer 401/403 when the vendor's auth header is missing."""
     prebuild_videos: bool = False
-    """Encode a job's output file in a background thread as soon as it is created (faster downloads; costs CPU and
-    GIL time in the server's process, so tests of protocol timing leave it off)."""
+    """Encode a job's output file in the background as soon as it is created, and report the job succeeded only once
+    its file exists (as a vendor's job ends when its file is written), so a download never waits for an encoder.
+    Costs CPU and GIL time in the server's process, so tests of protocol timing leave it off (files are then built
+    when first downloaded)."""
     scenario: Scenario | None = None
     """When set, each accepted request's outcome, latency, price and output quality come from it (deterministic in
     the scenario seed and the request); `[fault:...]` markers still win over it."""
+    max_video_short_side: int | None = None
+    """Protocol tests only: serve files whose short side is at most this many pixels (aspect ratio, duration and
+    frame rate kept; the audit reports the size served). None (the default): the requested size."""
 
 
 @dataclass
@@ -86,6 +92,8 @@ class FakeJob:
     run_s: float | None = None
     draw: Draw | None = None
     """The scenario's decision for this job (None without a scenario)."""
+    file_ready: bool = False
+    """The output file has been built (checked by `phase` under `prebuild_videos`)."""
 
     def timings(self, cfg: FakeConfig) -> tuple[float, float, float]:
         """(throttle, queue, run) seconds of this job."""
@@ -100,7 +108,19 @@ class FakeJob:
         return 0.0 if self.video is None else self.video.frames / self.video.fps
 
     def phase(self, cfg: FakeConfig, now: float | None = None) -> str:
-        """'throttled' | 'queued' | 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled'."""
+        """'throttled' | 'queued' | 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled' as of now: the timed
+        phase, except that under `cfg.prebuild_videos` a job whose time is up stays 'running' until its file exists
+        (and its build is queued if it was not)."""
+        phase = self.timed_phase(cfg, now)
+        if phase == "succeeded" and cfg.prebuild_videos and self.video is not None and not self.file_ready:
+            if not media.is_built(self.video):
+                media.prebuild(self.video)
+                return "running"
+            self.file_ready = True
+        return phase
+
+    def timed_phase(self, cfg: FakeConfig, now: float | None = None) -> str:
+        """The phase from the job's timeline alone (what it will be once its file exists)."""
         if self.cancelled:
             return "cancelled"
         t = (time.monotonic() if now is None else now) - self.created
@@ -189,9 +209,10 @@ class FakeState:
         video = None
         if output is not None:
             seed = output.seed if output.seed is not None else int(fingerprint[8:16], 16)
-            if not _is_shapes_prompt(output.prompt):  # fallback content has VARIANTS looks: share their cache
+            if not is_shapes_prompt(output.prompt):  # fallback content has VARIANTS looks: share their cache
                 seed %= variants
-            video = VideoSpec(prompt=output.prompt, width=output.width, height=output.height,
+            width, height = _capped(output.width, output.height, self.config.max_video_short_side)
+            video = VideoSpec(prompt=output.prompt, width=width, height=height,
                               frames=max(1, round(output.seconds * output.fps)), fps=output.fps, seed=seed,
                               quality=draw.truth.quality if draw is not None else Quality(),
                               noise_seed=draw.noise_seed if draw is not None else 0)
@@ -251,7 +272,9 @@ class FakeState:
         return token
 
 
-def _is_shapes_prompt(text: str) -> bool:
-    from vbench_suite.shapes.parse import parse_prompt
-
-    return parse_prompt(text) is not None
+def _capped(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) scaled down so the short side is at most `short_side` (even sizes, at least 16 pixels)."""
+    if short_side is None or min(width, height) <= short_side:
+        return width, height
+    scale = short_side / min(width, height)
+    return max(16, 2 * round(width * scale / 2)), max(16, 2 * round(height * scale / 2))
