@@ -360,3 +360,95 @@ def test_command_serves_a_scenario_and_writes_the_audit(tmp_path, capsys):
     assert data["scenario"] == str(scenario) and data["vendors"] == {}
     with pytest.raises(ConfigError, match="does not exist"):
         cli.run(_args(port=0, serve_s=0.1, scenario=tmp_path / "nope.yaml"))
+
+
+# ---- bounded memory and time (the fault-run test once reached 24 GB: full-size clips x unbounded encodes) -------
+def test_frames_are_drawn_one_at_a_time():
+    """A 20 s 1280x720 clip is 1.3 GB of frames; streaming it must hold a few frames, never the clip."""
+    import itertools
+    import tracemalloc
+
+    from vbench_suite.fake_vendors.media import MAX_FRAMES, VideoSpec, corrupted_frames
+    from vbench_suite.fake_vendors.scenario import Quality
+
+    for prompt, quality in (("not a shape", Quality()), ("a red circle moves left on a gray background",
+                                                          Quality(noise=5, frozen_frames=0.3, blur=0.01))):
+        spec = VideoSpec(prompt=prompt, width=1280, height=720, frames=MAX_FRAMES, quality=quality, noise_seed=1)
+        tracemalloc.start()
+        first = list(itertools.islice(corrupted_frames(spec), 3))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert [f.shape for f in first] == [(720, 1280, 3)] * 3
+        assert peak < 60 * 2**20, (prompt, peak)  # a frame is 2.8 MB; the clip would be 1,327 MB
+    long = VideoSpec(prompt="not a shape", width=32, height=32, frames=10 * MAX_FRAMES)
+    assert sum(1 for _ in corrupted_frames(long)) == MAX_FRAMES
+
+
+def test_identical_content_shares_one_file():
+    from vbench_suite.fake_vendors.media import VARIANTS, VideoSpec, cache_key, video_bytes
+    from vbench_suite.fake_vendors.scenario import Quality
+
+    a = VideoSpec(prompt="a paper boat", width=64, height=48, frames=12, seed=3, noise_seed=7)
+    b = VideoSpec(prompt="another text entirely", width=64, height=48, frames=12, seed=3 + VARIANTS, noise_seed=9)
+    assert cache_key(a) == cache_key(b) and video_bytes(a) is video_bytes(b)  # same look, same bytes
+    shapes = VideoSpec(prompt="a red circle moves left on a gray background", width=64, height=48, frames=12)
+    assert cache_key(shapes) != cache_key(VideoSpec(**{**shapes.__dict__, "seed": 1}))  # another layout
+    noisy = VideoSpec(**{**shapes.__dict__, "quality": Quality(noise=3)})
+    assert cache_key(noisy) != cache_key(VideoSpec(**{**noisy.__dict__, "noise_seed": 1}))  # other noise
+    blurred = VideoSpec(**{**shapes.__dict__, "quality": Quality(blur=0.02)})
+    assert cache_key(blurred) == cache_key(VideoSpec(**{**blurred.__dict__, "noise_seed": 1}))  # blur is not random
+
+
+def test_concurrent_builds_are_capped(monkeypatch):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vbench_suite.fake_vendors import media
+
+    active, peak, lock = [0], [0], threading.Lock()
+    real_encode = media.encode
+
+    def counting_encode(frames, width, height, fps):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            time.sleep(0.05)
+            return real_encode(frames, width, height, fps)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(media, "encode", counting_encode)
+    specs = [media.VideoSpec(prompt="a blue square moves up on a white background", width=34, height=18 + 2 * i,
+                             frames=6, seed=i) for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        files = list(pool.map(media.video_bytes, specs))
+    assert all(f[4:8] == b"ftyp" for f in files) and len(set(files)) == 12
+    assert 1 <= peak[0] <= media.ENCODE_SLOTS
+
+
+def test_small_videos_option_keeps_duration_and_aspect():
+    from vbench_suite.fake_vendors.state import FakeState, RequestedOutput
+
+    out = RequestedOutput(prompt="p", width=1280, height=720, seconds=5.0, fps=24)
+    job = FakeState(FakeConfig(max_video_short_side=72)).new_job("runway", "ab" * 32, "none", {}, output=out)
+    assert (job.video.width, job.video.height, job.video.frames) == (128, 72, 120)
+    full = FakeState(FakeConfig()).new_job("runway", "ab" * 32, "none", {}, output=out)
+    assert (full.video.width, full.video.height, full.video.frames) == (1280, 720, 120)  # the default: as asked
+
+
+def test_a_prebuilt_job_succeeds_only_once_its_file_exists(monkeypatch):
+    from vbench_suite.fake_vendors import media
+    from vbench_suite.fake_vendors.state import FakeState, RequestedOutput
+
+    cfg = FakeConfig(queue_s=0.0, run_s=0.0, prebuild_videos=True)
+    out = RequestedOutput(prompt="a green circle moves right on a black background", width=40, height=24,
+                          seconds=0.25, fps=24, seed=123)
+    job = FakeState(cfg).new_job("runway", "cd" * 32, "none", {}, output=out)
+    queued = []
+    monkeypatch.setattr(media, "prebuild", queued.append)  # nothing builds: the job must keep running
+    assert job.timed_phase(cfg) == "succeeded" and job.phase(cfg) == "running" and queued == [job.video]
+    media.video_bytes(job.video)
+    assert job.phase(cfg) == "succeeded" and job.file_ready
