@@ -156,12 +156,13 @@ def test_budget_cap_stops_one_vendor_and_it_keeps_a_row(tmp_path):
 
 @pytest.mark.slow
 def test_mixed_supported_and_unsupported_requests(tmp_path):
-    """With --strict-capabilities, a 64x64 request is unsupported by both vendors: it is counted as unsupported,
-    never sent (the audit has no create for it), and the vendor-native prompts are sent and counted."""
+    """With --strict-capabilities, a 30 s request is unsupported by both vendors (Runway text-to-video takes 2-10 s,
+    Pika 5 or 10 s): it is counted as unsupported, never sent (the audit has no create for it), and the
+    vendor-native prompts are sent and counted."""
     suite = tmp_path / "mixed.yaml"
     text = VENDOR_SUITE.read_text(encoding="utf-8").replace("name: vendor-shapes", "name: mixed")
-    text += ("  - id: tiny\n    text: a red square moves right on a black background\n    category: motion\n"
-             "    resolution: 64x64\n")
+    text += ("  - id: long\n    text: a red square moves right on a black background\n    category: motion\n"
+             "    duration_s: 30\n")
     suite.write_text(text, encoding="utf-8")
     scenario = load_scenario(KNOWN)
     out = tmp_path / "mixed"

@@ -38,6 +38,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="write the fake's audit (accepted creates per request, outcomes, what was billed) as JSON "
                         "to FILE every --audit-every-s seconds and on exit; also served at GET /_fake/audit")
     p.add_argument("--audit-every-s", type=float, default=1.0, help="seconds between audit writes (default 1)")
+    p.add_argument("--max-video-short-side", type=int, default=None, metavar="PX",
+                   help="serve files at most PX pixels on their short side (duration, fps and aspect kept), for quick "
+                        "trials and tests; default: the size each request asks for")
     return p
 
 
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
     if args.audit_every_s <= 0:
         raise ConfigError("--audit-every-s must be > 0")
+    if args.max_video_short_side is not None and args.max_video_short_side < 16:
+        raise ConfigError(f"--max-video-short-side {args.max_video_short_side}: must be at least 16 pixels")
     scenario = None
     if args.scenario is not None:
         from vbench_suite.fake_vendors.scenario import load_scenario
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
     config = FakeConfig(queue_s=args.queue_s, run_s=args.run_s, throttle_s=args.throttle_s,
                         fault_rate=args.fault_rate, fault_seed=args.fault_seed, scenario=scenario,
-                        prebuild_videos=True)
+                        prebuild_videos=True, max_video_short_side=args.max_video_short_side)
     try:
         fake = FakeVendors(config, host=args.host, port=args.port, cdn_port=args.cdn_port).start()
     except OSError as exc:
@@ -76,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
         if scenario is not None:
             print(f"Scenario: {scenario.source} (seed {scenario.seed}); audit at {fake.api_origin}/_fake/audit")
         print("Results produced against these URLs are labelled simulated. Ctrl-C stops the server.", flush=True)
-        _serve(fake, args.serve_s, args.audit, args.audit_every_s)
+        restore = _stop_on_sigterm()
+        try:
+            _serve(fake, args.serve_s, args.audit, args.audit_every_s)
+        finally:
+            restore()
     except KeyboardInterrupt:
         print("fake vendors stopped", file=sys.stderr)
     finally:
@@ -84,6 +93,21 @@ def run(args: argparse.Namespace) -> int:
         if args.audit is not None:
             fake.write_audit(args.audit)
     return 0
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (a supervisor, `kill`) stops the server like Ctrl-C, so the final audit is still written. Returns a
+    function that puts the previous handler back."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _serve(fake: Any, serve_s: float | None, audit: str | None, audit_every_s: float) -> None:
