@@ -452,3 +452,8 @@ def test_a_prebuilt_job_succeeds_only_once_its_file_exists(monkeypatch):
     assert job.timed_phase(cfg) == "succeeded" and job.phase(cfg) == "running" and queued == [job.video]
     media.video_bytes(job.video)
     assert job.phase(cfg) == "succeeded" and job.file_ready
+
+
+def test_command_refuses_a_tiny_video_cap():
+    with pytest.raises(ConfigError, match="max-video-short-side 4: must be at least 16"):
+        cli.run(_args(port=0, serve_s=0.1, max_video_short_side=4))
