@@ -329,3 +329,21 @@ def test_seed_only_comparison_under_machine_load_is_not_flagged(tmp_path: Path) 
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     reg = compare_runs(load_run(cur), load_run(base))
     assert _row(reg, LOCAL, "hardware s per 10 s of video (mean)")["verdict"] == REGRESSED
+
+
+def test_one_price_never_differs_by_float_noise() -> None:
+    """Found by the null scenarios (benchmarks/bench_false_alarms.py): the same price per second gives cost per 10 s
+    of 0.4 in one run and 0.39999999999999997 in the other (0.1 + 0.1 vs 0.3 - 0.1 on the way); a Welch test of two
+    constant sides one ulp apart has se = 0 and p = 0, so 'cost regressed by 5.6e-17 USD' was flagged."""
+    import pandas as pd
+
+    from vbench_suite.report.regression import _per_generation
+
+    current = pd.DataFrame({"cost_usd": [0.1 + 0.1] * 6, "video_seconds": [5.0] * 6})
+    baseline = pd.DataFrame({"cost_usd": [0.3 - 0.1] * 5, "video_seconds": [5.0] * 5})
+    assert current["cost_usd"][0] != baseline["cost_usd"][0]  # the inputs really differ in the last bit
+    test = stats.welch_t(_per_generation(current, "cost_usd", True), _per_generation(baseline, "cost_usd", True))
+    assert test is not None and test.delta == 0.0 and test.p_value == 1.0
+    real = pd.DataFrame({"cost_usd": [0.25] * 6, "video_seconds": [5.0] * 6})  # a real price change still shows
+    changed = stats.welch_t(_per_generation(real, "cost_usd", True), _per_generation(baseline, "cost_usd", True))
+    assert changed is not None and changed.delta == pytest.approx(0.1) and changed.p_value == 0.0

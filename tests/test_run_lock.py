@@ -142,5 +142,10 @@ def test_two_runs_against_the_fake_vendor_create_each_job_once(tmp_path: Path) -
         results = [(*p.communicate(timeout=180), p.returncode) for p in procs]
         assert sorted(r[2] for r in results) == [0, 2], results
         creates = fake.created_per_request()
+        audit = fake.audit()
     assert len(creates) == 3 and set(creates.values()) == {1}  # each request accepted (and billed) once
+    # the fake's audit (what `fake-vendors --audit` writes) agrees, and names the jobs the winner recorded
+    assert audit["vendors"]["runway"]["accepted_creates"] == 3 and audit["vendors"]["runway"]["duplicate_creates"] == 0
+    recorded = {json.loads(line)["result"]["job_id"] for line in (out / GENERATIONS).read_text().splitlines()}
+    assert recorded == {j["job_id"] for j in audit["jobs"]}
     assert len((out / GENERATIONS).read_text().splitlines()) == 3

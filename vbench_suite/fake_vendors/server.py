@@ -7,22 +7,141 @@ Never logs request headers or bodies (keys must not end up anywhere).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from vbench_suite.fake_vendors import media
-from vbench_suite.fake_vendors.state import FakeConfig, FakeJob, FakeState
+from vbench_suite.fake_vendors.scenario import RUNWAY_CREDIT_USD
+from vbench_suite.fake_vendors.state import FakeConfig, FakeJob, FakeState, RequestedOutput
 
 VENDORS: tuple[str, ...] = ("runway", "fal", "synthesia", "heygen", "veo")
 REQUEST_QUEUE_SIZE = 256
 RUNWAY_CREDITS_PER_S: dict[str, int] = {"gen4.5": 12, "gen4_turbo": 5, "veo3.1": 40, "veo3.1_fast": 15, "veo3": 40}
-"""What the fake Runway charges (credits per second of output) in a terminal task's `cost`."""
+"""What the fake Runway charges (credits per second of output) in a terminal task's `cost` without a scenario."""
+_RUNWAY_WIDE = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672")
+_RUNWAY_VEO = ("1280:720", "720:1280", "1080:1920", "1920:1080")
+RUNWAY_MODES: dict[tuple[str, str], tuple[tuple[str, ...], tuple[int, ...]]] = {
+    ("gen4.5", "text_to_video"): (("1280:720", "720:1280"), tuple(range(2, 11))),
+    ("gen4.5", "image_to_video"): (_RUNWAY_WIDE, tuple(range(2, 11))),
+    ("gen4_turbo", "image_to_video"): (_RUNWAY_WIDE, tuple(range(2, 11))),
+    ("veo3.1", "text_to_video"): (_RUNWAY_VEO, (4, 6, 8)), ("veo3.1", "image_to_video"): (_RUNWAY_VEO, (4, 6, 8)),
+    ("veo3.1_fast", "text_to_video"): (_RUNWAY_VEO, (4, 6, 8)),
+    ("veo3.1_fast", "image_to_video"): (_RUNWAY_VEO, (4, 6, 8)),
+    ("veo3", "text_to_video"): (_RUNWAY_VEO, (8,)), ("veo3", "image_to_video"): (_RUNWAY_VEO, (8,)),
+}
+"""Runway's documented (ratios, durations) per (model, endpoint); other models accept any W:H and duration."""
+RUNWAY_I2V_DEFAULT_S = 5
+"""Duration when an image-to-video body omits it (the docs call it optional without stating a default)."""
+PIKA_DURATIONS = (5, 10)
+FAL_DEFAULTS = {"aspect_ratio": "16:9", "resolution": "720p", "duration": 5}
+"""fal/Pika defaults for omitted fields (Pika v2.2 documents 16:9, 720p, 5 s)."""
+VEO_DEFAULTS = {"aspectRatio": "16:9", "resolution": "720p", "durationSeconds": 8}
+VEO_DURATIONS = (4, 6, 8)
+AVATAR_SECONDS = 5.0
+"""Length of Synthesia/HeyGen videos (really the spoken script's length, which the fake does not speak)."""
+SHORT_SIDE = {"480p": 480, "540p": 540, "720p": 720, "1080p": 1080, "4k": 2160}
+AUDIT_PATH = "/_fake/audit"
+"""GET on the API server: the fake's audit (accepted creates, outcomes, bills) as JSON. Needs no key."""
+
+
+class BadPayload(ValueError):
+    """A create body the vendor would reject: (field, message)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _ratio_size(ratio: str, short: int) -> tuple[int, int]:
+    """'16:9' at short side 720 -> (1280, 720); sizes rounded to even pixels."""
+    a, _, b = str(ratio).partition(":")
+    wa, hb = float(a), float(b)
+    if wa >= hb:
+        return 2 * round(short * wa / hb / 2), short
+    return short, 2 * round(short * hb / wa / 2)
+
+
+def _int_field(body: dict[str, Any], name: str, default: int | None) -> int:
+    value = body.get(name, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadPayload(name, f"{name} must be a number") from None
+    if number != int(number):
+        raise BadPayload(name, f"{name} must be an integer")
+    return int(number)
+
+
+def runway_output(endpoint: str, body: dict[str, Any]) -> RequestedOutput:
+    """Runway: `ratio` is "W:H" in pixels, `duration` integer seconds (validated per model and endpoint)."""
+    model, ratio = body["model"], str(body["ratio"])
+    duration = _int_field(body, "duration", RUNWAY_I2V_DEFAULT_S if endpoint == "image_to_video" else None)
+    allowed = RUNWAY_MODES.get((model, endpoint))
+    if allowed is None and (model, "image_to_video" if endpoint == "text_to_video" else "text_to_video") in RUNWAY_MODES:
+        raise BadPayload("model", f"model {model} does not support {endpoint}")
+    if allowed is not None and ratio not in allowed[0]:
+        raise BadPayload("ratio", f"Invalid enum value. Expected {' | '.join(allowed[0])}, received '{ratio}'")
+    if allowed is not None and duration not in allowed[1]:
+        raise BadPayload("duration", f"duration must be one of {', '.join(map(str, allowed[1]))}")
+    w, _, h = ratio.partition(":")
+    if not (w.isdigit() and h.isdigit()):
+        raise BadPayload("ratio", "ratio must be 'W:H' in pixels")
+    return RequestedOutput(prompt=str(body.get("promptText") or ""), width=int(w), height=int(h),
+                           seconds=float(duration), fps=media.FPS, seed=body.get("seed"))
+
+
+def fal_output(app: str, body: dict[str, Any]) -> RequestedOutput:
+    """fal/Pika: `aspect_ratio` (e.g. 16:9), `resolution` (720p/1080p), `duration` (Pika: 5 or 10 s)."""
+    ratio = str(body.get("aspect_ratio") or FAL_DEFAULTS["aspect_ratio"])
+    resolution = str(body.get("resolution") or FAL_DEFAULTS["resolution"]).lower()
+    duration = _int_field(body, "duration", FAL_DEFAULTS["duration"])
+    if resolution not in SHORT_SIDE:
+        raise BadPayload("resolution", f"resolution must be one of {', '.join(SHORT_SIDE)}")
+    if "pika" in app and duration not in PIKA_DURATIONS:
+        raise BadPayload("duration", f"duration must be one of {', '.join(map(str, PIKA_DURATIONS))}")
+    try:
+        width, height = _ratio_size(ratio, SHORT_SIDE[resolution])
+    except ValueError:
+        raise BadPayload("aspect_ratio", "aspect_ratio must look like 16:9") from None
+    return RequestedOutput(prompt=str(body.get("prompt") or ""), width=width, height=height, seconds=float(duration),
+                           fps=media.FPS, seed=body.get("seed"))
+
+
+def veo_output(body: dict[str, Any]) -> RequestedOutput:
+    """Gemini API Veo: `parameters.aspectRatio` 16:9/9:16, `resolution` 720p/1080p/4k, `durationSeconds` 4/6/8."""
+    params = {**VEO_DEFAULTS, **(body.get("parameters") or {})}
+    if params["aspectRatio"] not in ("16:9", "9:16"):
+        raise BadPayload("aspectRatio", "aspectRatio must be 16:9 or 9:16")
+    if params["resolution"] not in ("720p", "1080p", "4k"):
+        raise BadPayload("resolution", "resolution must be 720p, 1080p or 4k")
+    duration = _int_field(params, "durationSeconds", None)
+    if duration not in VEO_DURATIONS:
+        raise BadPayload("durationSeconds", "durationSeconds must be 4, 6 or 8")
+    width, height = _ratio_size(params["aspectRatio"], SHORT_SIDE[params["resolution"]])
+    prompt = str(((body.get("instances") or [{}])[0]).get("prompt") or "")
+    return RequestedOutput(prompt=prompt, width=width, height=height, seconds=float(duration), fps=media.FPS)
+
+
+def avatar_output(vendor: str, body: dict[str, Any]) -> RequestedOutput:
+    """Synthesia (no size fields: 1280x720) and HeyGen (`resolution`, `aspect_ratio`, 'auto' = 16:9)."""
+    if vendor == "heygen":
+        ratio = body.get("aspect_ratio") or "16:9"
+        width, height = _ratio_size("16:9" if ratio == "auto" else ratio, SHORT_SIDE.get(
+            str(body.get("resolution") or "720p").lower(), 720))
+        script = str(body.get("script") or "")
+    else:
+        width, height = 1280, 720
+        script = str(((body.get("input") or [{}])[0]).get("scriptText") or "")
+    return RequestedOutput(prompt=script, width=width, height=height, seconds=AVATAR_SECONDS, fps=media.FPS)
 
 
 class _Drop(Exception):
@@ -118,6 +237,11 @@ class _Handler(BaseHTTPRequestHandler):
         rest = "/" + rest
         handler = {"runway": self._runway, "fal": self._fal, "synthesia": self._synthesia,
                    "heygen": self._heygen, "veo": self._veo}.get(prefix)
+        if method == "GET" and path == AUDIT_PATH:
+            with self.server.state.lock:
+                audit = self.server.state.audit()
+            self._json(200, audit)
+            return
         if handler is None:
             self._json(404, {"error": f"no such vendor prefix '/{prefix}'"})
             return
@@ -150,8 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, body)
 
     # ---- shared create/poll logic ------------------------------------------------------------------------
-    def _create(self, vendor: str, path: str, body: Any, *, model: str = "", job_id: str | None = None
-                ) -> FakeJob | None:
+    def _create(self, vendor: str, path: str, body: Any, *, model: str = "", job_id: str | None = None,
+                output: RequestedOutput | None = None) -> FakeJob | None:
         """Count the create, apply create-time faults (429 / drop); None means an answer was already sent."""
         state = self.server.state
         with state.lock:
@@ -160,11 +284,14 @@ class _Handler(BaseHTTPRequestHandler):
             state.create_attempts[fp] += 1
             rate_limited = fault == "rate_limit" and state.create_attempts[fp] <= self.cfg.rate_limit_answers
             job = None if rate_limited else state.new_job(vendor, fp, fault, body, job_id=job_id, model=model,
-                                                          variants=media.VARIANTS)
+                                                          variants=media.VARIANTS, output=output)
         if rate_limited:
             self._rate_limited(vendor)
             return None
         assert job is not None
+        if self.cfg.prebuild_videos and job.video is not None and job.timed_phase(self.cfg, now=job.created + 1e9
+                                                                                   ) == "succeeded":
+            media.prebuild(job.video)
         if fault == "drop_after_create" and state.creates[fp] == 1:
             raise _Drop()
         return job
@@ -232,7 +359,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": "Validation of body failed",
                                  "issues": [{"path": [k], "message": "Required"} for k in missing]})
                 return
-            job = self._create("runway", path, body, model=body["model"])
+            try:
+                output = runway_output(path.rsplit("/", 1)[1], body)
+            except BadPayload as bad:
+                self._json(400, {"error": "Validation of body failed",
+                                 "issues": [{"path": [bad.field], "message": bad.message}]})
+                return
+            job = self._create("runway", path, body, model=body["model"], output=output)
             if job is not None:
                 self._json(200, {"id": job.job_id})
             return
@@ -250,7 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
             created = _iso(job.created)
             phase = job.phase(self.cfg)
             out: dict[str, Any] = {"id": job.job_id, "createdAt": created}
-            credits = RUNWAY_CREDITS_PER_S.get(job.model, 10) * int((job.body or {}).get("duration") or 5)
+            credits = self._runway_credits(job)
             if phase in ("throttled", "queued", "running"):
                 out["estimatedCost"] = {"credits": float(credits)}
             else:
@@ -273,6 +406,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, out)
             return
         self._json(404, {"error": "Not found"})
+
+    def _runway_credits(self, job: FakeJob) -> float:
+        """Credits for the job's whole duration: the scenario's price, else RUNWAY_CREDITS_PER_S."""
+        if job.draw is not None:
+            price = job.draw.truth.price
+            per_s = price.credits_per_s if price.credits_per_s is not None else price.usd_per_s / RUNWAY_CREDIT_USD
+        else:
+            per_s = RUNWAY_CREDITS_PER_S.get(job.model, 10)
+        credits = per_s * job.seconds
+        return int(credits) if float(credits).is_integer() else round(credits, 6)
 
     # ---- fal queue ----------------------------------------------------------------------------------------
     def _fal(self, method: str, path: str, body: Any) -> None:
@@ -331,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     self._json(200, {"video": {"url": self._output_url(job), "content_type": "video/mp4",
                                                "file_name": "output.mp4",
-                                               "file_size": len(media.videos()[job.variant])},
+                                               "file_size": len(self._video(job))},
                                      "seed": (job.body or {}).get("seed")})
                 return
             self._json(405, {"detail": "Method not allowed"})
@@ -343,7 +486,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             ns = 3 if segments[0] in ("workflows", "comfy") else 2
             app = "/".join(segments[:ns])
-            job = self._create("fal", path, body, model="/".join(segments))
+            try:
+                output = fal_output("/".join(segments), body)
+            except BadPayload as bad:
+                self._json(422, {"detail": [{"loc": ["body", bad.field], "msg": bad.message,
+                                             "type": "value_error"}]})
+                return
+            job = self._create("fal", path, body, model="/".join(segments), output=output)
             if job is None:
                 return
             base = f"{self._origin()}/fal/{app}/requests/{job.job_id}"
@@ -359,7 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not scenes or not all(s.get("avatar") and s.get("background") for s in scenes):
                 self._json(400, {"error": "Invalid input", "context": "input[].avatar and background are required"})
                 return
-            job = self._create("synthesia", path, body)
+            job = self._create("synthesia", path, body, output=avatar_output("synthesia", body))
             if job is not None:
                 self._json(201, self._synthesia_video(job, "in_progress"))
             return
@@ -386,7 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
                                "status": status, "createdAt": int(_wall(job.created)),
                                "lastUpdatedAt": int(time.time())}
         if status == "complete":
-            out.update(download=self._output_url(job), duration=f"0:00:{media.FRAMES / media.FPS:09.6f}",
+            out.update(download=self._output_url(job), duration=f"0:00:{job.seconds:09.6f}",
                        thumbnail=None)
         if status == "rejected":
             out["error"] = "The script was rejected by content moderation"
@@ -400,7 +549,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": {"code": "validation_error", "message": "type is required",
                                            "param": "type"}})
                 return
-            job = self._create("heygen", path, body, job_id=uuid.uuid4().hex)
+            job = self._create("heygen", path, body, job_id=uuid.uuid4().hex, output=avatar_output("heygen", body))
             if job is not None:
                 self._json(200, {"data": {"video_id": job.job_id}})
             return
@@ -417,7 +566,7 @@ class _Handler(BaseHTTPRequestHandler):
             }.get(phase, "failed"), "video_url": None, "created_at": int(_wall(job.created)), "completed_at": None,
                 "failure_code": None, "failure_message": None, "duration": None}
             if phase == "succeeded":
-                data.update(video_url=self._output_url(job), duration=media.FRAMES / media.FPS,
+                data.update(video_url=self._output_url(job), duration=job.seconds,
                             completed_at=int(time.time()), thumbnail_url=None, gif_url=None)
             elif phase == "refused":
                 data.update(failure_code="content_moderation", failure_message="Script violates the content policy")
@@ -439,8 +588,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": {"code": 400, "message": "instances[0].prompt is required",
                                            "status": "INVALID_ARGUMENT"}})
                 return
+            try:
+                output = veo_output(body)
+            except BadPayload as bad:
+                self._json(400, {"error": {"code": 400, "message": bad.message, "status": "INVALID_ARGUMENT"}})
+                return
             op = f"models/{model}/operations/{uuid.uuid4().hex[:12]}"
-            job = self._create("veo", path, body, model=model, job_id=op)
+            job = self._create("veo", path, body, model=model, job_id=op, output=output)
             if job is not None:
                 self._json(200, {"name": job.job_id})
             return
@@ -499,7 +653,7 @@ class _Handler(BaseHTTPRequestHandler):
         if entry is None or job is None or expired:
             self._json(403, {"error": "AccessDenied", "message": "Request has expired"})
             return
-        data = media.videos()[job.variant]
+        data = self._video(job)
         self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
         self.send_header("Content-Length", str(len(data)))
@@ -508,6 +662,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             raise _Drop()
         self.wfile.write(data)
+
+
+    def _video(self, job: FakeJob) -> bytes:
+        spec = job.video or media.VideoSpec(prompt="", width=64, height=64, frames=2 * media.FPS, seed=job.variant)
+        return media.video_bytes(spec)
 
 
 def _wall(monotonic_t: float) -> float:
@@ -534,7 +693,6 @@ class FakeVendors:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> "FakeVendors":
-        media.videos()  # encode once before the first request
         api = _Server((self.host, self._port), _Handler, self.state, "api")
         cdn = _Server((self.host, self._cdn_port), _Handler, self.state, "cdn")
         api.api_base = cdn.api_base = f"http://{self.host}:{api.server_address[1]}"
@@ -587,3 +745,15 @@ class FakeVendors:
     def jobs(self) -> list[FakeJob]:
         with self.state.lock:
             return list(self.state.jobs.values())
+
+    def audit(self) -> dict[str, Any]:
+        """The fake's ground truth (see `FakeState.audit`); also served at GET {api_origin}/_fake/audit."""
+        with self.state.lock:
+            return self.state.audit()
+
+    def write_audit(self, path: str | Path) -> None:
+        """Write `audit()` as JSON to `path` atomically (temp file + rename)."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(self.audit(), indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, target)

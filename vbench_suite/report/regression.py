@@ -327,11 +327,17 @@ def _ops_rows(cur: RunData, base: RunData, backend: str, hardware_reason: str) -
     return rows
 
 
+PER_10S_DECIMALS = 9
+"""Cost (USD) and hardware seconds per 10 s of video are rounded to this many decimals before testing: below that
+they are float noise of unit conversions (one price gives 0.4 and 0.39999999999999997), and two runs at one price
+must not differ 'significantly' by 5e-17 USD (a t-test on constant sides one ulp apart gives p = 0)."""
+
+
 def _per_generation(ok: pd.DataFrame, col: str, per_10s: bool) -> np.ndarray:
     if not per_10s:
         return ok[col].to_numpy(dtype=np.float64)
     sub = ok[ok["video_seconds"] > 0]
-    return (sub[col] / sub["video_seconds"] * 10.0).to_numpy(dtype=np.float64)
+    return np.round((sub[col] / sub["video_seconds"] * 10.0).to_numpy(dtype=np.float64), PER_10S_DECIMALS)
 
 
 def _decide(rows: list[dict], alpha: float) -> int:

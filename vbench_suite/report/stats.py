@@ -138,6 +138,11 @@ def welch_t(current: Sequence[float] | np.ndarray, baseline: Sequence[float] | n
     c, b = _as_array(current), _as_array(baseline)
     if c.size < 2 or b.size < 2:
         return None
+    if np.all(c == c[0]) and np.all(b == b[0]):
+        # Two constant sides (one price per second): the difference is exact; means and variances computed from
+        # them carry float noise (6 x 0.4 / 6 != 0.4) that would make equal prices 'differ' at p < 0.1.
+        return _pivot_test(float(c[0] - b[0]), 0.0, float(c.size + b.size - 2), f"Welch t-test (n={c.size} vs "
+                           f"{b.size}; both sides constant)")
     vc, vb = float(c.var(ddof=1)) / c.size, float(b.var(ddof=1)) / b.size
     se = math.sqrt(vc + vb)
     # Welch-Satterthwaite degrees of freedom; with no spread at all the test is degenerate (se = 0) anyway.

@@ -179,30 +179,38 @@ def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, half: float) -> np.nda
 
 
 def draw(scene: SceneLayout) -> np.ndarray:
-    """Composite the scene's tracks over its flat background. Returns uint8 (T, H, W, 3).
+    """Composite the scene's tracks over its flat background. Returns uint8 (T, H, W, 3)."""
+    video = np.empty((scene.num_frames, scene.height, scene.width, 3), dtype=np.uint8)
+    for k in range(scene.num_frames):
+        draw_frame(scene, k, out=video[k])
+    return video
+
+
+def draw_frame(scene: SceneLayout, k: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Frame `k` of the scene as uint8 (H, W, 3), exactly `draw(scene)[k]` (for drawing long clips one frame at a
+    time). Writes into `out` when given.
 
     Each object is blended inside its own window; windows only overlap where coverage is zero, so the
     per-window rounding never changes another object's pixels.
     """
-    num_frames, width, height = scene.num_frames, scene.width, scene.height
-    video = np.empty((num_frames, height, width, 3), dtype=np.uint8)
-    video[:] = np.rint(np.asarray(scene.background_rgb)).astype(np.uint8)
+    width, height = scene.width, scene.height
+    frame = np.empty((height, width, 3), dtype=np.uint8) if out is None else out
+    frame[:] = np.rint(np.asarray(scene.background_rgb)).astype(np.uint8)
     for track in scene.tracks:
         colour = np.asarray(track.rgb, dtype=np.float32)
-        for k in range(num_frames):
-            cx, cy = track.centres[k]
-            half = track.sides[k] / 2
-            x_lo, x_hi = max(0, int(np.floor(cx - half - 2))), min(width, int(np.ceil(cx + half + 2)))
-            y_lo, y_hi = max(0, int(np.floor(cy - half - 2))), min(height, int(np.ceil(cy + half + 2)))
-            if x_lo >= x_hi or y_lo >= y_hi:
-                continue
-            xs = np.arange(x_lo, x_hi) + 0.5 - cx  # pixel centres relative to the object centre
-            ys = np.arange(y_lo, y_hi) + 0.5 - cy
-            alpha = _coverage(track.spec.shape, xs[None, :], ys[:, None], half).astype(np.float32)[..., None]
-            window = video[k, y_lo:y_hi, x_lo:x_hi].astype(np.float32)  # (h, w, 3)
-            blended = window * (1.0 - alpha) + alpha * colour
-            video[k, y_lo:y_hi, x_lo:x_hi] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    return video
+        cx, cy = track.centres[k]
+        half = track.sides[k] / 2
+        x_lo, x_hi = max(0, int(np.floor(cx - half - 2))), min(width, int(np.ceil(cx + half + 2)))
+        y_lo, y_hi = max(0, int(np.floor(cy - half - 2))), min(height, int(np.ceil(cy + half + 2)))
+        if x_lo >= x_hi or y_lo >= y_hi:
+            continue
+        xs = np.arange(x_lo, x_hi) + 0.5 - cx  # pixel centres relative to the object centre
+        ys = np.arange(y_lo, y_hi) + 0.5 - cy
+        alpha = _coverage(track.spec.shape, xs[None, :], ys[:, None], half).astype(np.float32)[..., None]
+        window = frame[y_lo:y_hi, x_lo:x_hi].astype(np.float32)  # (h, w, 3)
+        blended = window * (1.0 - alpha) + alpha * colour
+        frame[y_lo:y_hi, x_lo:x_hi] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return frame
 
 
 def render(spec: SceneSpec, num_frames: int = 16, size: int | tuple[int, int] = 64, seed: int = 0) -> np.ndarray:
