@@ -58,3 +58,9 @@ def derive_seed(run_seed: int, prompt_id: str, sample_index: int) -> int:
     """
     digest = hashlib.sha256(f"{run_seed}\x1f{prompt_id}\x1f{sample_index}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % (2**31)
+
+
+def replay_key(key: str, replay: int = 1) -> str:
+    """Key of the `replay`-th repetition of generation `key` by the reproducibility probe (same request and seed,
+    sent again on purpose): distinct from `key`, so the repetition never answers from, or overwrites, the original."""
+    return hashlib.sha256(f"replay\x1f{KEY_VERSION}\x1f{key}\x1f{replay}".encode()).hexdigest()

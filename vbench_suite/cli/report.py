@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="family-wise error rate of the regression verdicts of one comparison, Holm-corrected "
                         "across rows (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals of the quality tables (default 0)")
+    p.add_argument("--no-drift", dest="drift", action="store_false",
+                   help="with --compare: skip the drift tests (I3D features and same-seed LPIPS of both runs' videos, "
+                        "cached per video; docs/drift.md)")
     return p
 
 
@@ -48,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.compare is not None and Path(args.compare).resolve() == Path(args.run_dir).resolve():
         raise UserError(f"--compare '{args.compare}' is the run itself; pass the baseline run's folder.")
+    drift = None
+    if args.compare is not None and args.drift:
+        from vbench_suite.drift.check import gather
+
+        drift = gather
     path = write_report(args.run_dir, args.out, compare=args.compare, alpha=args.alpha, seed=args.seed,
-                        index_path=args.index)
+                        index_path=args.index, drift=drift)
     print(path)
     return 0
