@@ -143,6 +143,7 @@ def test_evidence_from_real_videos_and_the_feature_cache(two_runs, monkeypatch):
     assert rows.loc[LPIPS_ROW, "verdict"] == NOT_DETECTED and rows.loc[LPIPS_ROW, "p_value"] == 1.0
 
 
+@pytest.mark.slow
 def test_evidence_sees_a_silent_change(tmp_path, monkeypatch):
     old = load_run(_run(tmp_path, "before"))
     monkeypatch.setenv("DRIFT_TOY_NOISE", "40")

@@ -2,8 +2,10 @@
 comparison with its drift rows, one Holm family), write the report, and decide the exit code.
 
 Exit code contract (docs/drift.md): `DRIFT_EXIT_CODE` (3) when, for a backend whose declared model is the same in
-both runs, any row of the comparison is flagged (its output changed, or its quality, failure or refusal rate,
-latency or cost shifted); 0 otherwise. A backend whose declared model changed is reported, not counted as drift.
+both runs, any row of the comparison other than latency is flagged (its output changed, or its quality, failure or
+refusal rate, or cost shifted); 0 otherwise. A latency shift is printed and reported but does not set 3: a vendor's
+queue follows its load from hour to hour, which is no change of the model. A backend whose declared model changed
+is reported, not counted as drift.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ log = logging.getLogger(__name__)
 DRIFT_EXIT_CODE = 3
 """Exit status of `canary` and `drift` when drift was found (2 stays the user-error status, 0 nothing drifted)."""
 FLAGGED = ("regressed", "improved", "changed")
+NOT_DRIFT_PREFIXES = ("latency",)
+"""Rows (by metric name) that are reported when flagged but never make a check exit 3."""
 
 
 @dataclass
@@ -27,7 +31,9 @@ class DriftOutcome:
     regression: Any
     """The `report.regression.Regression` (drift rows included)."""
     drifted: dict[str, list[str]] = field(default_factory=dict)
-    """backend (declared model unchanged) -> its flagged rows, as 'metric: verdict'."""
+    """backend (declared model unchanged) -> its flagged rows, as 'metric: verdict' (latency rows aside)."""
+    shifted: dict[str, list[str]] = field(default_factory=dict)
+    """backend -> its flagged latency rows (reported, not drift)."""
     lines: list[str] = field(default_factory=list)
     """What to print: headline sentences, flagged rows, declared changes."""
     report: Path | None = None
@@ -70,13 +76,15 @@ def check(current_ref: str | Path, baseline_ref: str | Path, *, backends: Iterab
         if wanted is not None and backend not in wanted:
             continue
         mine = rows[(rows["backend"] == backend) & rows["verdict"].isin(FLAGGED)]
-        if len(mine):
-            outcome.drifted[backend] = [f"{m}{'' if c in ('all', None) else f' [{c}]'}: {v}"
-                                        for m, c, v in zip(mine["metric"], mine["category"], mine["verdict"])]
+        for m, c, v in zip(mine["metric"], mine["category"], mine["verdict"]):
+            target = outcome.shifted if str(m).startswith(NOT_DRIFT_PREFIXES) else outcome.drifted
+            target.setdefault(backend, []).append(f"{m}{'' if c in ('all', None) else f' [{c}]'}: {v}")
     callouts, paragraphs = headlines(reg)
     outcome.lines += callouts + paragraphs
     for backend, flagged in sorted(outcome.drifted.items()):
         outcome.lines.append(f"{backend}: flagged rows: " + "; ".join(flagged))
+    for backend, flagged in sorted(outcome.shifted.items()):
+        outcome.lines.append(f"{backend}: latency shifted (reported, not counted as drift): " + "; ".join(flagged))
     outcome.lines += [c for c in reg.callouts if "fingerprint changed" in c]
     if reg.not_compared_reason:
         outcome.lines.append(f"not compared: {reg.not_compared_reason}")

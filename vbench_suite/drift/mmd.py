@@ -148,7 +148,7 @@ def mmd2_of_labels(kernel: np.ndarray, labels: np.ndarray) -> np.ndarray:
         n_b = lab.shape[1] - n_a
         w = np.where(lab, 1.0 / n_a, -1.0 / n_b)                           # (P, N): mean(A) - mean(B) weights
         out[start:start + len(lab)] = np.einsum("pi,pi->p", w @ kernel, w)
-    return out
+    return np.maximum(out, 0.0)   # MMD² >= 0 (the kernel is positive definite): below 0 is round-off
 
 
 def mmd_test(a: np.ndarray, a_strata: Sequence[str], b: np.ndarray, b_strata: Sequence[str],
