@@ -7,11 +7,12 @@ without telling anyone, while `fingerprint()` stays the same:
 - `DRIFT_TOY_NOISE`: noise sigma in uint8 levels (default 4): the 'model'. Changing it is a silent model swap.
 - `DRIFT_TOY_REPLAY`: 'exact' (default: the seed fixes layout and noise: bit-exact), 'noise' (the seed fixes the
   layout, the noise is fresh each time: seed-faithful within noise), 'random' (layout and noise fresh each time:
-  non-deterministic).
+  non-deterministic). 'Fresh' draws come from the generation key and `DRIFT_TOY_SALT`, so tests are reproducible.
 - `DRIFT_TOY_CALLS`: a file that gets one line per request (to count replays and resumes).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -52,7 +53,10 @@ class DriftToy(Backend):
                 f.write(f"{request.prompt_id}:{request.seed}\n")
         mode = os.environ.get("DRIFT_TOY_REPLAY", "exact")
         sigma = float(os.environ.get("DRIFT_TOY_NOISE", "4"))
-        fresh = np.random.default_rng()
+        # 'Fresh' randomness, reproducible for a test: drawn from the generation key (a replay has its own) and
+        # DRIFT_TOY_SALT (set it per run to make runs differ).
+        salt = os.environ.get("DRIFT_TOY_SALT", "")
+        fresh = np.random.default_rng(int.from_bytes(hashlib.sha256(f"{salt}|{ctx.key}".encode()).digest()[:8], "big"))
         layout_seed = int(fresh.integers(0, 2**31)) if mode == "random" else request.seed
         noise_rng = np.random.default_rng(request.seed) if mode == "exact" else fresh
         w, h = request.resolution

@@ -346,7 +346,7 @@ def _decide(rows: list[dict], alpha: float) -> int:
     tested = [r for r in rows if r["_test"] is not None]
     adjusted, levels = stats.holm_levels([r["_test"].p_value for r in tested], alpha)
     for r, p_adj, level in zip(tested, adjusted, levels):
-        if r["kind"] == "drift":  # a permutation test: its verdict is read off a threshold (report.drift)
+        if r.get("kind") == "drift":  # a permutation test: its verdict is read off a threshold (report.drift)
             from vbench_suite.report.drift import decide_row
 
             decide_row(r, p_adj, level)
