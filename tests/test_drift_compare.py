@@ -195,3 +195,21 @@ def test_commands_turn_bad_input_into_exit_code_2(tmp_path, capsys):
     assert main(["canary", "--backend", "no-such-backend", "--runs-dir", str(tmp_path)]) == 2
     assert "Unknown backend" in capsys.readouterr().err
     assert main(["canary", "--backend", BACKEND, "--probe", "-1", "--runs-dir", str(tmp_path)]) == 2
+
+
+def test_canary_first_run_is_indexed_and_has_nothing_to_compare(tmp_path, capsys, monkeypatch):
+    from vbench_suite.cli import main
+    from vbench_suite.drift.history import indexed_runs
+
+    monkeypatch.chdir(tmp_path)
+    suite = write_shapes_suite(tmp_path / "suite.yaml", n=2)
+    args = ["canary", "--backend", BACKEND, "--suite", str(suite), "--runs-dir", str(tmp_path / "runs"),
+            "--probe", "1", "--metrics", "shapes_adherence"]
+    assert main(args + ["--out", str(tmp_path / "runs" / "d1")]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to compare yet" in out and "reproducibility of drift-toy: bit-exact" in out
+    assert main(args + ["--out", str(tmp_path / "runs" / "d2"), "--against", "none"]) == 0
+    runs = indexed_runs(tmp_path / "runs" / "index.sqlite")
+    assert [r.name for r in runs] == ["d1", "d2"] and all(r.backends == (BACKEND,) for r in runs)
+    meta = json.loads((tmp_path / "runs" / "d2" / "run.json").read_text())
+    assert meta["seed"] == 0 and meta["reuse"] == "never" and meta["probe"][BACKEND]["class"] == "bit-exact"
