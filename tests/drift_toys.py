@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class DriftToy(Backend):
                                 billing_unit="calls", video_sha256=file_sha256(ctx.out_path))
 
 
-def write_shapes_suite(path, n: int = 8, name: str = "drift-suite", size: int = 64, frames: int = 16):  # type: ignore[no-untyped-def]
+def write_shapes_suite(path: Path, n: int = 8, name: str = "drift-suite", size: int = 64, frames: int = 16) -> Path:
     """A suite of `n` shapes-world prompts (distinct colours, shapes and motions) at size x size, `frames` frames."""
     colours = ["red", "blue", "yellow", "green", "white", "cyan", "purple", "orange"]
     shapes = ["circle", "square", "diamond", "triangle"]

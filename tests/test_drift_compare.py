@@ -30,7 +30,8 @@ def _toy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VBENCH_EXTRA_BACKENDS", "drift-toy=drift_toys:DriftToy,toy=toy_backends:ToyBackend")
 
 
-def _run(tmp_path: Path, name: str, n: int = 3, probe: int = 2, backends=(BACKEND,), **kw) -> Path:  # type: ignore[no-untyped-def]
+def _run(tmp_path: Path, name: str, n: int = 3, probe: int = 2, backends: tuple[str, ...] = (BACKEND,),
+         **kw) -> Path:  # type: ignore[no-untyped-def]
     suite = write_shapes_suite(tmp_path / "suite.yaml", n=n)
     out = tmp_path / "runs" / name
     run_benchmark(RunConfig(suite=str(suite), backends=backends, out=out, probe=probe, score=False, **kw))

@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--suite", default=CANARY_SUITE, help=f"prompt set (default {CANARY_SUITE})")
     p.add_argument("--samples", type=positive_int, default=1, help="samples per prompt (default 1)")
     p.add_argument("--probe", type=int, default=PROBE_PROMPTS, metavar="N",
-                   help=f"prompts replayed per backend for the reproducibility probe (default {PROBE_PROMPTS}; 0: none)")
+                   help=f"prompts replayed per backend for the reproducibility probe (default {PROBE_PROMPTS}; "
+                        "0: none)")
     p.add_argument("--metrics", default=CANARY_METRICS, help=f"per-video metrics (default {CANARY_METRICS})")
     p.add_argument("--alpha", type=_alpha, default=0.05, help="family-wise error rate of the verdicts (Holm)")
     p.add_argument("--option", action="append", default=[], metavar="BACKEND.KEY=VALUE", help="backend option")

@@ -119,7 +119,8 @@ def headlines(reg: Any) -> tuple[list[str], list[str]]:
             also = (" Also shifted: " + ", ".join(f"{m} ({v})" for m, v in zip(others["metric"], others["verdict"]))
                     + ".") if len(others) else ""
             callouts.append(f"The output of {label} changed {span} although its declared model did not "
-                            f"(p = {best['p_adjusted']:.3g}, Holm-adjusted over the comparison's {reg.n_tests} tests at "
+                            f"(p = {best['p_adjusted']:.3g}, Holm-adjusted over the comparison's {reg.n_tests} tests "
+                            f"at "
                             f"alpha {alpha}; {best['metric']}).{also}")
         elif len(tested):
             p = float(tested["p_adjusted"].min())
