@@ -66,3 +66,9 @@ def gallery_filename(source_sha256: str, recipe: str, suffix: str) -> str:
     old file and identical videos share one."""
     digest = hashlib.sha256(f"{source_sha256}\x1f{recipe}".encode()).hexdigest()
     return f"{digest[:24]}{suffix}"
+
+
+def replay_key(key: str, replay: int = 1) -> str:
+    """Key of the `replay`-th repetition of generation `key` by the reproducibility probe (same request and seed,
+    sent again on purpose): distinct from `key`, so the repetition never answers from, or overwrites, the original."""
+    return hashlib.sha256(f"replay\x1f{KEY_VERSION}\x1f{key}\x1f{replay}".encode()).hexdigest()

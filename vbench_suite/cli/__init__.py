@@ -20,7 +20,7 @@ from vbench_suite.errors import UserError, one_line
 # Order here is the order in `--help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "run", "generate", "list", "validate", "score", "report", "breakeven", "fake-vendors", "train-dit",
-    "compare-videos", "vote",
+    "compare-videos", "vote", "canary", "drift", "probe",
 )
 
 

@@ -50,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="videos not embedded: copy them under <report>/gallery/videos/ so the report folder zips "
                         "whole (default), or link the run folder's files by relative path (share the report "
                         "together with the run folder); videos re-encoded for browsers are always under gallery/")
+    p.add_argument("--no-drift", dest="drift", action="store_false",
+                   help="with --compare: skip the drift tests (I3D features and same-seed LPIPS of both runs' videos, "
+                        "cached per video; docs/drift.md)")
     return p
 
 
@@ -63,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
 
     gallery = GalleryOptions(enabled=args.gallery, embed_max_bytes=int(args.embed_max_kb * 1024),
                              large_videos=args.large_videos)
+    drift = None
+    if args.compare is not None and args.drift:
+        from vbench_suite.drift.check import gather
+
+        drift = gather
     path = write_report(args.run_dir, args.out, compare=args.compare, alpha=args.alpha, seed=args.seed,
-                        index_path=args.index, gallery=gallery)
+                        index_path=args.index, gallery=gallery, drift=drift)
     print(path)
     return 0

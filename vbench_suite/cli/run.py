@@ -8,6 +8,8 @@ from pathlib import Path
 
 from vbench_suite.cli.options import non_negative_float, parse_backend_options, positive_int
 
+PROBE_DEFAULT = 3
+"""Must equal `vbench_suite.drift.probe.DEFAULT_PROBE_PROMPTS` (not imported: `--help` stays light)."""
 REUSE_CHOICES = ("never", "local", "all")
 """Must equal `vbench_suite.runner.generate.REUSE_POLICIES` (not imported: `--help` stays light)."""
 
@@ -45,6 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="copy finished results with the same cache key from other runs in the index: never; local "
                         "(default: only backends running on this machine; paid APIs are measured anew each run); "
                         "all")
+    p.add_argument("--probe", nargs="?", type=positive_int, const=PROBE_DEFAULT, default=0, metavar="N",
+                   help="reproducibility probe: after generating, send N prompts per backend again with the same "
+                        f"request and seed (default N: {PROBE_DEFAULT}; paid like any request, within --budget-usd) "
+                        "and classify the backend as bit-exact, seed-faithful within noise or non-deterministic")
     p.add_argument("--option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
                    help="backend option, e.g. dit-local.steps=20 (repeatable)")
     p.add_argument("--index", type=Path, default=None, help="SQLite index (default: index.sqlite beside --out)")
@@ -73,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None,
         backend_options=parse_backend_options(args.option), index_path=args.index, limit=args.limit,
         categories=tuple(args.categories), tags=tuple(args.tags), prompt_ids=tuple(args.prompt_ids),
-        reuse=args.reuse, score=args.score, fit_requests=args.fit_requests)
+        reuse=args.reuse, score=args.score, fit_requests=args.fit_requests, probe=args.probe)
     _validate_names(config)
     console = Console(stderr=True)
     outcome = _run_with_progress(config, console, args.progress)
@@ -128,6 +134,8 @@ def run_outcome_lines(meta: dict) -> list[str]:  # type: ignore[type-arg]
         for source, n in sorted(sources.items()):
             lines.append(f"{n} {backend} result(s) reused from run {source} (copied, not generated or paid by this "
                          "run; --reuse never measures anew)")
+    for backend, probe in sorted((meta.get("probe") or {}).items()):
+        lines.append(f"reproducibility probe of {backend}: {probe.get('class')} ({probe.get('reason')})")
     selection = meta.get("selection") or {}
     total = selection.get("n_suite_prompts")
     if total and len(selection.get("prompts") or []) < total:

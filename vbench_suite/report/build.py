@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vbench_suite import __version__
+from vbench_suite.report import drift as drift_report
 from vbench_suite.report import economics, plots, tables
 from vbench_suite.report.economics import BreakEven, BreakEvenInputs
 from vbench_suite.report.gallery import gallery_section
@@ -334,6 +335,8 @@ def regression_sections(reg: Regression) -> list[Section]:
     """Silent-change callouts first, then the verdict table. Every flagged verdict is read off the interval printed
     beside it (and agrees with the Holm-adjusted p printed beside that)."""
     head = Section("Changes since the baseline", callouts=list(reg.callouts))
+    drift_callouts, drift_paragraphs = drift_report.headlines(reg)
+    head.callouts[0:0] = drift_callouts    # a silent change of output comes first, beside the declared ones
     head.paragraphs.append(f"Baseline: {reg.baseline.name} ({reg.baseline.run_dir}); current: {reg.current.name} "
                            f"({reg.current.run_dir}).")
     if reg.not_compared_reason:
@@ -345,14 +348,17 @@ def regression_sections(reg: Regression) -> list[Section]:
             "at (column 'CI level': 1 − alpha / (number of rows still in play), the same level for every row after "
             "the first one Holm keeps); a row is 'regressed' or 'improved' exactly when that interval excludes 0, "
             "which is exactly when its Holm-adjusted p is below alpha.")
+    head.paragraphs += drift_paragraphs
     if reg.hardware_note:
         head.callouts.append(reg.hardware_note)
     counts = reg.rows["verdict"].value_counts()
-    flagged = reg.rows[reg.rows["verdict"].isin([REGRESSED, IMPROVED])]
+    flagged = reg.rows[reg.rows["verdict"].isin([REGRESSED, IMPROVED, drift_report.CHANGED])]
     head.paragraphs.append(
         f"Verdicts: {counts.get(REGRESSED, 0)} regressed, {counts.get(IMPROVED, 0)} improved, "
         f"{counts.get(NO_CHANGE, 0)} no significant change, {counts.get(NOT_COMPARED, 0)} not compared, "
-        f"{counts.get(NOT_TESTED, 0)} not tested."
+        f"{counts.get(NOT_TESTED, 0)} not tested"
+        + (f", {counts.get(drift_report.CHANGED, 0)} drift test(s) changed, "
+           f"{counts.get(drift_report.NOT_DETECTED, 0)} without change." if reg.drift_checked else ".")
         + ("" if not len(flagged) else " Flagged: " + "; ".join(
             f"{r.label} {r.metric}{'' if r.category == 'all' else f' [{r.category}]'}: {r.verdict}"
             for r in flagged.itertuples(index=False)) + "."))
@@ -365,7 +371,7 @@ def regression_sections(reg: Regression) -> list[Section]:
                                f"{', '.join(reg.only_in_baseline) or 'none'}.")
     rows = []
     df = reg.rows.copy()
-    order = {REGRESSED: 0, IMPROVED: 1}
+    order = {drift_report.CHANGED: 0, REGRESSED: 0, IMPROVED: 1}
     df["_o"] = df["verdict"].map(lambda v: order.get(v, 2))
     df = df.astype(object).where(df.notna(), None)  # NaN → None so text cells never read 'nan'
     for r in df.sort_values(["_o", "backend", "kind", "metric"]).to_dict("records"):
@@ -387,7 +393,11 @@ def regression_row_cells(r: dict) -> list[Cell]:
     level = "—" if r["ci_level"] is None else f"{100 * r['ci_level']:.4g} %"
     p = "—" if r["p_value"] is None else f"{r['p_value']:.3g}"
     p_adj = "—" if r["p_adjusted"] is None else f"{r['p_adjusted']:.3g}"
-    css = r["verdict"] if r["verdict"] in (REGRESSED, IMPROVED) else ""
+    if r.get("kind") == drift_report.DRIFT_KIND and r.get("threshold") is not None:
+        # a one-sided permutation test: the statistic and the threshold it must exceed at the row's level
+        ci = f" (changed above {fmt(r['threshold'])})"
+    css = r["verdict"] if r["verdict"] in (REGRESSED, IMPROVED) else "regressed" if r["verdict"] == \
+        drift_report.CHANGED else ""
     n = (f"{r['n_baseline'] if r['n_baseline'] is not None else '—'} / "
          f"{r['n_current'] if r['n_current'] is not None else '—'}"
          + (f" ({int(r['n_pairs'])} paired)" if r["n_pairs"] else ""))
@@ -444,6 +454,9 @@ def build_sections(run: RunData, regression: Regression | None = None, seed: int
     if run.skipped_lines:
         meta.callouts.append(f"{run.skipped_lines} malformed line(s) in the run's JSONL files were skipped.")
     sections.append(meta)
+    probe = drift_report.probe_section(run)
+    if probe is not None:
+        sections.append(probe)
     q = Section("Quality by prompt category", tables=quality_tables(quality, run))
     if not len(quality):
         q.paragraphs.append("No score records in this run (scores.jsonl is missing or empty).")
@@ -485,18 +498,23 @@ def _csv_quality(quality: pd.DataFrame) -> pd.DataFrame:
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None, compare: str | Path | None = None,
                  alpha: float = 0.05, seed: int = 0, index_path: str | Path | None = None,
-                 gallery: GalleryOptions | None = None) -> Path:
+                 gallery: GalleryOptions | None = None, drift: Any = None) -> Path:
     """Write the comparison report of `run_dir` (and the regression against `compare`, if given).
 
     Writes into `out_dir` (default `reports/<run name>/`): report.html (self-contained), report.md, plots/*.png and
     quality.csv, operations.csv, breakeven.csv, regression.csv (those that apply), and the video gallery's files
     under gallery/ (`gallery`: its options, default `GalleryOptions()`). Returns the path of report.html.
     `run_dir` and `compare` are run folders, or run names/ids in the SQLite index (`index_path`, default: the
-    store's index beside the folder). Raises `RunFolderError` (a UserError) when a run cannot be found.
+    store's index beside the folder). Raises `RunFolderError` (a UserError) when a run cannot be found. `drift`: drift
+    evidence ({backend: `drift.evidence.BackendEvidence`}, or a callable (run, baseline) -> that) for the comparison's
+    drift rows and headline (`report.drift`); None: no drift rows.
     """
     run = load_run(run_dir, index_path)
-    regression = (compare_runs(run, load_run(compare, index_path), alpha=alpha, seed=seed)
-                  if compare is not None else None)
+    regression = None
+    if compare is not None:
+        baseline = load_run(compare, index_path)
+        evidence = drift(run, baseline) if callable(drift) else drift
+        regression = compare_runs(run, baseline, alpha=alpha, seed=seed, drift=evidence)
     out = Path(out_dir) if out_dir is not None else default_out_dir(run)
     out.mkdir(parents=True, exist_ok=True)
     sections, frames = build_sections(run, regression, seed=seed)

@@ -252,6 +252,8 @@ def generations_frame(records: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, 
         if d.get("role", "benchmark") == REFERENCE_ROLE:
             n_reference += 1
             continue
+        if d.get("role", "benchmark") != "benchmark":  # e.g. the reproducibility probe's replays (run.json 'probe')
+            continue
         try:
             rows.append(_generation_row(d))
         except (KeyError, TypeError, ValueError):

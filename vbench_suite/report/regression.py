@@ -12,6 +12,10 @@ inverts it, so a verdict is read off the printed interval and can never disagree
   compute (hardware seconds per 10 s of video, what the process used) is tested; their wall-clock latency, which
   follows the machine's load, is shown beside it but not tested.
 
+- drift (given the evidence, for a backend whose declared fingerprint did not change): permutation tests of the
+  runs' same-seed outputs against the probe's replay noise and of their I3D feature distributions (`report.drift`);
+  such a row is 'changed' exactly when its statistic exceeds the threshold printed beside it.
+
 All tested rows of a comparison form one family, corrected with Holm's step-down method at family-wise error `alpha`.
 Each interval is printed at the level its row was decided at (column `ci_level`), and the verdict is "regressed" or
 "improved" exactly when that interval excludes 0, which is exactly when the Holm-adjusted p-value is below `alpha`.
@@ -20,6 +24,7 @@ Runs of different prompt sets (name or version) are not compared.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +53,7 @@ NOT_COMPARED, NOT_TESTED = "not compared", "not tested"
 REGRESSION_COLUMNS: tuple[str, ...] = (
     "backend", "label", "simulated", "kind", "metric", "profile", "scope", "other", "category", "higher_is_better",
     "baseline", "current", "delta", "ci_low", "ci_high", "ci_level", "n_baseline", "n_current", "n_pairs", "test",
-    "p_value", "p_adjusted", "verdict", "note")
+    "p_value", "p_adjusted", "verdict", "note", "threshold")
 
 
 @dataclass
@@ -68,6 +73,8 @@ class Regression:
     """Why local latency and cost were not compared ('' when the recorded hardware matches)."""
     n_tests: int = 0
     """Rows in the Holm family (rows that were tested)."""
+    drift_checked: bool = False
+    """Drift evidence was given: backends with an unchanged declared fingerprint have drift rows (report.drift)."""
 
 
 def verdict_from_interval(low: float, high: float, higher_is_better: bool) -> str:
@@ -345,6 +352,11 @@ def _decide(rows: list[dict], alpha: float) -> int:
     tested = [r for r in rows if r["_test"] is not None]
     adjusted, levels = stats.holm_levels([r["_test"].p_value for r in tested], alpha)
     for r, p_adj, level in zip(tested, adjusted, levels):
+        if r.get("kind") == "drift":  # a permutation test: its verdict is read off a threshold (report.drift)
+            from vbench_suite.report.drift import decide_row
+
+            decide_row(r, p_adj, level)
+            continue
         test: stats.DeltaTest = r["_test"]
         lo, hi = test.interval(level)
         r.update(delta=test.delta, ci_low=lo, ci_high=hi, ci_level=1.0 - level, test=test.method,
@@ -352,12 +364,14 @@ def _decide(rows: list[dict], alpha: float) -> int:
     return len(tested)
 
 
-def compare_runs(current: RunData, baseline: RunData, alpha: float = DEFAULT_ALPHA, seed: int = 0) -> Regression:
+def compare_runs(current: RunData, baseline: RunData, alpha: float = DEFAULT_ALPHA, seed: int = 0,
+                 drift: Mapping[str, Any] | None = None) -> Regression:
     """Compare `current` against `baseline` for every backend present in both (methods: the module docstring).
 
-    `seed` is kept for callers (the methods here do not resample). Raises ValueError for alpha outside (0, 1).
+    `drift` ({backend: `drift.evidence.BackendEvidence`}, gathered beforehand) adds the drift rows of every backend
+    whose declared fingerprint is unchanged (`report.drift`) to the same Holm family; `seed` seeds their random
+    permutations when there are too many to enumerate. Raises ValueError for alpha outside (0, 1).
     """
-    del seed  # every method is closed-form: nothing to seed
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     bc, bb = set(current.backends()), set(baseline.backends())
@@ -369,6 +383,10 @@ def compare_runs(current: RunData, baseline: RunData, alpha: float = DEFAULT_ALP
         rows += _item_metric_rows(current, baseline, backend, directions)
         rows += _set_metric_rows(current, baseline, backend, directions)
         rows += _ops_rows(current, baseline, backend, hardware_reason)
+        if drift is not None:
+            from vbench_suite.report.drift import drift_rows
+
+            rows += drift_rows(current, baseline, backend, drift.get(backend), _row, seed=seed)
     reason = suites_reason(current, baseline)
     n_tests = 0
     if reason:
@@ -386,5 +404,6 @@ def compare_runs(current: RunData, baseline: RunData, alpha: float = DEFAULT_ALP
     return Regression(current=current, baseline=baseline, alpha=alpha,
                       callouts=silent_changes(current, baseline, common), rows=df,
                       only_in_current=sorted(bc - bb), only_in_baseline=sorted(bb - bc),
-                      not_compared_reason=reason, hardware_note=hardware_note, n_tests=n_tests)
+                      not_compared_reason=reason, hardware_note=hardware_note, n_tests=n_tests,
+                      drift_checked=drift is not None)
 

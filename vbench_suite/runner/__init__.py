@@ -72,6 +72,9 @@ class RunConfig:
     fit_requests: bool = True
     """Fit each request to the backend's declared durations/resolutions/fps (recorded); False: record them as
     unsupported instead."""
+    probe: int = 0
+    """Reproducibility probe: replay this many prompts per backend with the same request and seed after generating
+    (0: no probe; see `vbench_suite.drift.probe`). Replays are paid requests like any other and obey the budget."""
 
 
 @dataclass
@@ -117,6 +120,7 @@ def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, sele
     meta, old_fingerprints = _init_run_folder(folder, config, suite, backends, skipped,
                                               selection_record(full_suite, suite, selection))
     inputs_dir = folder.path / "inputs"
+    probes: dict[str, Any] = {}
     try:
         work: list[WorkItem] = []
         for name, backend in backends.items():
@@ -137,6 +141,11 @@ def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, sele
         stats = run_generation(folder, all_backends, work + reference_work, suite_name=suite.name,
                                suite_version=suite.version, budget=budget, concurrency=config.concurrency,
                                index_path=index_path, on_progress=progress, reuse=config.reuse)
+        if config.probe:
+            from vbench_suite.drift.probe import run_probe
+
+            probes = run_probe(folder, backends, work, config.probe, budget=budget, concurrency=config.concurrency,
+                               suite_name=suite.name, suite_version=suite.version)
     finally:
         for backend in backends.values():
             backend.close()
@@ -145,6 +154,8 @@ def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, sele
                     budget.refused, config.budget_usd or 0.0)
     changed = {b for b, fp in meta["fingerprints"].items() if old_fingerprints.get(b, fp) != fp}
     _record_outcome(meta, folder, stats, work + reference_work, changed)
+    if probes:
+        meta.setdefault("probe", {}).update(probes)
     meta["finished"] = utc_now()
     folder.write_meta(meta)
 
@@ -316,7 +327,8 @@ def _record_outcome(meta: dict[str, Any], folder: RunFolder, stats: GenerationSt
         if keys:
             not_sent[b] = keys
     backends = list(dict.fromkeys([*meta.get("backends", []), *not_sent]))
-    current = [g for g in folder.current_generations() if g.get("role", "benchmark") != REFERENCE_ROLE]
+    # benchmark output only: not the FVD reference set, not the probe's replays
+    current = [g for g in folder.current_generations() if g.get("role", "benchmark") == "benchmark"]
     unsupported = {b: 0 for b in backends}
     reused: dict[str, dict[str, int]] = {}
     for g in current:
