@@ -6,9 +6,11 @@
 Each comparison is two `vbench-suite run` invocations (subprocesses) of the same suite against the fake vendors
 serving the same scenario, differing only in `--seed` (so video content, noise, outcome draws and latency draws
 all differ, while nothing about the vendors changed), then `vbench-suite report NEW --compare OLD --alpha A`
-(a subprocess), whose `regression.csv` is read back. Pairs are independent: comparison k uses runs with seeds 2k
-and 2k+1. Nothing changed, so every `regressed`/`improved` row is a false alarm; with Holm's correction the share
-of comparisons with any flagged row (family-wise) should stay near or below alpha.
+(a subprocess), whose `regression.csv` is read back (regression rows and the drift test's rows, each with its
+own Holm family). Pairs are independent: comparison k uses runs with seeds 2k and 2k+1. Nothing changed, so every
+`regressed`, `improved` or `changed` row is a false alarm; with Holm's correction within each family, the share of
+comparisons with a flag in the regression family should stay near or below alpha (and that of any flag at all near
+or below alpha times the number of families).
 
 Default: Runway and Pika on `tests/scenarios/vendor_shapes.yaml` (6 shapes-world prompts, 1280x720 requested, 5 s),
 scenario `tests/scenarios/known_truth.yaml` (failure 10 % / 25 %, refusal 5 % / 10 %, lognormal latencies, noise,
@@ -32,8 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = REPO / "tests" / "scenarios"
-FLAGS = ("regressed", "improved")
-TESTED = FLAGS + ("no significant change",)
+FLAGS = ("regressed", "improved", "changed")
+"""Verdicts that say something changed: a regression row's, or the drift test's (`report/drift.py`)."""
+TESTED = FLAGS + ("no significant change", "no change detected")
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -115,8 +118,9 @@ def main() -> None:
                     (out / DONE).write_text("", encoding="utf-8")
                 runs.append(out)
             report = work / f"report{k:03d}"
-            cli(["report", str(runs[1]), "--compare", str(runs[0]), "--out", str(report), "--alpha", str(args.alpha)],
-                env, work)
+            # The gallery has no verdict in it; leaving it out saves re-encoding every video for every report.
+            cli(["report", str(runs[1]), "--compare", str(runs[0]), "--out", str(report), "--alpha", str(args.alpha),
+                 "--no-gallery"], env, work)
             rows = [r for r in read_rows(report / "regression.csv") if r["verdict"] in TESTED]
             hits = [r for r in rows if r["verdict"] in FLAGS]
             family_hits += bool(hits)
@@ -142,7 +146,7 @@ def main() -> None:
         f"fake vendors (runway, pika), scenario {args.scenario.name}, vendor_shapes suite, "
         f"{'served at ' + str(args.short_side) + ' px short side' if args.short_side else 'full size'}")
     print(f"\nnull comparisons: {n} independent pairs ({source}; metrics {args.metrics}; --samples {args.samples}; "
-          f"alpha {args.alpha}, Holm across all rows of a comparison)")
+          f"alpha {args.alpha}, Holm within the regression rows and within each backend's drift tests)")
     print(f"comparisons with any flagged row (family-wise false alarms): {family_hits}/{n} = {family_hits / n:.3f}")
     for title, table in (("by kind", per_kind), ("by metric", per_metric)):
         print(title + ":")
