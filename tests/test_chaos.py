@@ -10,6 +10,7 @@ over 120 items.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -30,9 +31,12 @@ MARK = "CHAOSSECRET"
 FAULT_RATE = 0.2
 JOB_DEADLINE_S = 4.0
 """A `hang` fault waits this long (per attempt); every other job takes well under a second."""
-SHAPES = ("a red circle moves left on a black background", "a blue square moves up on a white background",
-          "a yellow diamond grows on a gray background", "two green triangles move right on a black background",
-          "three white circles stay still on a gray background", "a cyan triangle moves left on a white background")
+SHAPES = tuple(f"a {colour} {shape} {motion} on a {background} background"
+               for shape, motion, colour, background in itertools.product(
+                   ("circle", "square", "diamond", "triangle"), ("moves left", "moves up", "grows", "stays still"),
+                   ("red", "blue", "yellow", "green"), ("black", "gray")))
+"""Distinct shapes-world prompts (128): every request body differs, so the fake's count of creates per request
+body counts re-sent creates only. (Veo's Gemini API takes no seed: two items of the same text send the same body.)"""
 KILL_WINDOW_S = 3.0
 """Each kill lands at a uniform random moment in this window after the run starts writing records."""
 TEMP_PATTERNS = (".vbench-tmp-", ".download-", ".partial")
@@ -162,6 +166,16 @@ def chaos(tmp_path: Path, n_prompts: int, kills: int, seed: int) -> None:
           f"0 accepted twice; final {dict((s, statuses.count(s)) for s in sorted(set(statuses)))}")
 
 
+def _records_of(out: Path, job_ids: set[str]) -> list[str]:
+    """Lines of jobs.jsonl and generations.jsonl that name one of `job_ids` (for a failure message)."""
+    lines = []
+    for name in ("jobs.jsonl", "generations.jsonl"):
+        path = out / name
+        lines += [f"{name}: {line[:600]}" for line in path.read_text(encoding="utf-8").splitlines()
+                  if any(j in line for j in job_ids)] if path.is_file() else []
+    return lines
+
+
 def accepted_creates(audit: dict) -> int:
     return sum(v["accepted_creates"] for v in audit["vendors"].values())
 
@@ -189,7 +203,10 @@ def check(out: Path, audit: dict, n_prompts: int, logs: list[str]) -> None:
     twice = {k: v for k, v in job_ids.items() if len(v) > 1}
     assert not twice, twice
     # the fake's own record: no create accepted twice for one request ...
-    assert all(v["duplicate_creates"] == 0 for v in audit["vendors"].values()), audit["vendors"]
+    repeated = {fp: [j for j in audit["jobs"] if j["fingerprint"] == fp]
+                for fp, n in audit["creates_per_request"].items() if n > 1}
+    assert all(v["duplicate_creates"] == 0 for v in audit["vendors"].values()), (repeated, _records_of(
+        out, {str(j["job_id"]) for jobs_ in repeated.values() for j in jobs_}))
     assert max(audit["creates_per_request"].values(), default=0) <= 1
     # ... every recorded job is one the fake accepted, and every accepted create is an item's recorded job, or the
     # one lost create of an item recorded as outcome unknown (never re-sent, shown as "may have been billed")
