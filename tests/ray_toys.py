@@ -5,6 +5,7 @@ options, or from environment variables the Ray fixture sets before the cluster s
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ class RayToy(ToyBackend):
 
 
 class CrashOnceTemporal(LPIPSTemporal):
-    """`lpips_temporal`, except that the process scoring prompt 'p1' the first time dies on it."""
+    """`lpips_temporal` under the name 'crashy_temporal', except that the process scoring prompt 'p1' the first
+    time dies on it."""
+
+    info = dataclasses.replace(LPIPSTemporal.info, name="crashy_temporal")
 
     def _score(self, items: Any, ctx: Any) -> Any:
         crash_dir = os.environ.get(CRASH_DIR_ENV)

@@ -57,7 +57,7 @@ def test_pools_that_would_take_every_cpu_are_given_smaller_shares_that_fit_each_
     plans, notes = plan_pools(specs, TWO_NODES, strict=True)
     assert fits(plans, TWO_NODES) and [p.actors for p in plans] == [2, 1]
     assert all(p.resources.num_cpus < s.resources.num_cpus for p, s in zip(plans, specs))
-    assert "lowered the CPU share" in notes[0]
+    assert "lowered the CPU share" in notes[0][1]
     # the sum alone would have passed (0.88 + 0.88 + 0.22 <= 2), but no node holds 0.88 + 0.22
     assert not fits([PoolPlan("d", Resources(0.88), 2), PoolPlan("r", Resources(0.22), 1)], TWO_NODES)
 
@@ -67,7 +67,7 @@ def test_what_the_user_set_is_never_shrunk_and_an_impossible_plan_is_refused_or_
     with pytest.raises(ConfigError, match="cannot all be placed at once.*toy: 3 x"):
         plan_pools(specs, TWO_NODES, strict=True)
     plans, notes = plan_pools(specs, TWO_NODES, strict=False)      # a cluster that may grow: start anyway
-    assert plans[0].actors == 3 and "starting anyway" in notes[0]
+    assert plans[0].actors == 3 and "starting anyway" in notes[0][1]
     pinned = [pool_spec("dit-local", Resources(), {"actors": 2, "num_cpus": 1}),
               pool_spec("reference-shapes", Resources(num_cpus=0.25), {"num_cpus": 0.25})]
     with pytest.raises(ConfigError, match="lower --option NAME.actors"):

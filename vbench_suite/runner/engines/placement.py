@@ -13,6 +13,7 @@ Rules (docs/scale-out.md#resources):
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -86,10 +87,11 @@ def _checked(name: str, key: str, value: Any) -> Any:
 
 
 def plan_pools(specs: Sequence[PoolSpec], nodes: Sequence[Mapping[str, float]], *,
-               strict: bool) -> tuple[list[PoolPlan], list[str]]:
+               strict: bool) -> tuple[list[PoolPlan], list[tuple[int, str]]]:
     """Plans for pools that run at the same time on a cluster whose live nodes have `nodes` resources (each
-    {'CPU': n, 'GPU': n, 'memory': bytes, ...} as `ray.nodes()` lists them), and notes on what was adjusted or does
-    not fit. Every instance must fit on one node (first fit, largest first), not just the cluster's sum.
+    {'CPU': n, 'GPU': n, 'memory': bytes, ...} as `ray.nodes()` lists them), and notes (logging level, text) on
+    what was adjusted (INFO) or does not fit (WARNING). Every instance must fit on one node (first fit, largest
+    first), not just the cluster's sum.
 
     `strict` (a local instance, whose capacity is final): what cannot fit raises `ConfigError` with the fix;
     otherwise (a cluster that may grow) it becomes a note and the pools start anyway.
@@ -107,7 +109,7 @@ def plan_pools(specs: Sequence[PoolSpec], nodes: Sequence[Mapping[str, float]], 
         else:
             count = 1
         plans[s.name] = PoolPlan(s.name, s.resources, count)
-    notes: list[str] = []
+    notes: list[tuple[int, str]] = []
     if fits(plans.values(), nodes):
         return [plans[s.name] for s in specs], notes
 
@@ -122,8 +124,8 @@ def plan_pools(specs: Sequence[PoolSpec], nodes: Sequence[Mapping[str, float]], 
             share = max(MIN_CPU_SHARE, math.floor(s.resources.num_cpus * scale * 100) / 100)
             trial[s.name] = replace(plans[s.name], resources=replace(s.resources, num_cpus=share))
         if fits(trial.values(), nodes):
-            notes.append(f"lowered the CPU share of each instance so that every pool fits at once ({asked} asked; "
-                         f"now {_describe(trial.values())})")
+            notes.append((logging.INFO, f"lowered the CPU share of each instance so that every pool fits at once "
+                                        f"({asked} asked; now {_describe(trial.values())})"))
             return [trial[s.name] for s in specs], notes
         if all(trial[s.name].resources.num_cpus <= MIN_CPU_SHARE for s in flexible):
             break
@@ -151,10 +153,10 @@ def fits(plans: Iterable[PoolPlan], nodes: Sequence[Mapping[str, float]]) -> boo
     return True
 
 
-def _refuse(strict: bool, notes: list[str], message: str) -> None:
+def _refuse(strict: bool, notes: list[tuple[int, str]], message: str) -> None:
     if strict:
         raise ConfigError(f"--engine ray: {message}")
-    notes.append(f"{message} (starting anyway: a cluster that grows can still place them)")
+    notes.append((logging.WARNING, f"{message} (starting anyway: a cluster that grows can still place them)"))
 
 
 def _describe(plans: Any) -> str:

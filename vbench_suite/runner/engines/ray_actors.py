@@ -18,6 +18,7 @@ from typing import Any
 
 from vbench_suite.backends.base import Backend, GenerationContext
 from vbench_suite.metrics.base import ScoringContext, ScoringItem
+from vbench_suite.tempfiles import make_temp
 from vbench_suite.types import GenerationRequest, GenerationResult, ScoreRecord, make_extra
 
 SCRATCH_ROOT = "vbench-ray"
@@ -94,8 +95,9 @@ class _Files:
             digest = hashlib.sha256(data).hexdigest()[:24]
             local = self.root / f"{digest}{Path(path).suffix}"
             if not local.exists():
-                tmp = local.with_name(f".{local.name}.{os.getpid()}.part")
-                tmp.write_bytes(data)
+                fd, tmp = make_temp(self.root, local.name)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
                 tmp.replace(local)
             self.local[path] = local
         return {p: str(self.local[p]) for p in files}

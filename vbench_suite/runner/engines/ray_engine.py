@@ -90,8 +90,8 @@ class RayEngine:
 
     def _plan(self, specs: Sequence[PoolSpec]) -> list[PoolPlan]:
         plans, notes = plan_pools(specs, self.nodes(), strict=self.strict)
-        for note in notes:
-            log.warning("--engine ray: %s", note)
+        for level, note in notes:
+            log.log(level, "--engine ray: %s", note)
         for plan in plans:
             log.info("--engine ray: %s", plan.describe())
         return plans
@@ -273,10 +273,14 @@ class RayScorer:
 
     def __init__(self, engine: RayEngine) -> None:
         self.engine = engine
+        self.resources: Any = None
+        """What each scoring actor reserves (a `Resources`); None: 1 CPU, plus 1 GPU when scoring on GPUs."""
         self._pool: Any = None
         self._refs: dict[str, Any] = {}
 
-    def _start(self, units: int) -> Any:
+    def start(self, units: int) -> Any:
+        """Start the scoring actors (once; later calls return the same pool): one per GPU when scoring on GPUs,
+        else one per CPU, at most `units` (the parts the first metric's work splits into), or `--score-actors`."""
         if self._pool is not None:
             return self._pool
         from vbench_suite.backends.base import Resources
@@ -290,8 +294,9 @@ class RayScorer:
         if count is None:
             count = max(1, int(gpus) if on_gpu else int(self.engine.capacity().get("CPU", 1.0)))
             count = min(count, max(1, units))
-        spec = PoolSpec("scoring", Resources(num_cpus=1.0, num_gpus=1.0 if on_gpu else 0.0), count,
-                        frozenset({"actors"}) if self.engine.score_actors else frozenset())
+        resources = self.resources or Resources(num_cpus=1.0, num_gpus=1.0 if on_gpu else 0.0)
+        explicit = ({"actors"} if self.engine.score_actors else set()) | ({"num_cpus"} if self.resources else set())
+        spec = PoolSpec("scoring", resources, count, frozenset(explicit))
         plan = self.engine._plan([spec])[0]
         self._pool = self.engine.pool("scoring", self.engine.scorer_cls, (self.engine.device, plan.resources.num_gpus),
                                       plan)
@@ -314,7 +319,7 @@ class RayScorer:
         from vbench_suite.metrics import METRICS, score_with
 
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
-        pool = self._start(len(chunks))
+        pool = self.start(len(chunks))
         options = dict(ctx.options.get(name) or {})
         with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="ray-score") as threads:
             futures = {threads.submit(pool.call, "score_chunk", name, METRICS[name], options, chunk,
@@ -332,7 +337,7 @@ class RayScorer:
 
         cls = metric_class(name)
         options = dict(ctx.options.get(name) or {})
-        pool = self._start(len(items))
+        pool = self.start(len(items))
         try:
             if issubclass(cls, FVD):
                 return self._fvd(name, cls, options, items, ctx)
@@ -359,7 +364,7 @@ class RayScorer:
 
         def features(paths: Sequence[str]) -> FeatureShard:
             slices = [list(paths[i:i + step]) for i in range(0, len(paths), step)]
-            pool = self._start(len(slices))
+            pool = self.start(len(slices))
             with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="ray-fvd") as threads:
                 futures = [threads.submit(pool.call, "fvd_features", METRICS[name], options, s, self._files(s), ctx)
                            for s in slices]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.exceptions import ObjectLostError, RayActorError
+from ray.exceptions import ActorUnavailableError, ObjectLostError, RayActorError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ DEFAULT_RESTARTS = 2
 """Times Ray restarts each actor after it dies."""
 DEFAULT_WAIT_S = 600.0
 """How long a call waits for an actor when none is alive or busy, only starting or restarting."""
+RETRY_READY_S = 0.5
+"""Pause before asking a restarting actor again whether it is ready."""
 CLEANUP_WAIT_S = 5.0
 """How long `close` waits for idle actors to remove their scratch folders before stopping them."""
 
@@ -80,11 +82,18 @@ class ActorPool:
     def _await_ready(self, actor: Any) -> None:
         reason: str | None = None
         info: dict[str, Any] = {}
-        try:
-            info = ray.get(actor.ready.remote())
-            reason = self._accept(info) if self._accept else None
-        except Exception as exc:  # noqa: BLE001 - start-up failure, restarts used up, or the pool closed
-            reason = _short(exc)
+        while True:
+            try:
+                info = ray.get(actor.ready.remote())
+                reason = self._accept(info) if self._accept else None
+            except ActorUnavailableError:      # restarting: ask again once Ray has it back
+                if self._closed:
+                    return
+                time.sleep(RETRY_READY_S)
+                continue
+            except Exception as exc:  # noqa: BLE001 - start-up failure, restarts used up, or the pool closed
+                reason = _short(exc)
+            break
         with self._cond:
             self._pending -= 1
             if self._closed:
