@@ -161,6 +161,22 @@ def test_a_gpu_declared_backend_runs_only_on_the_gpu_node(cluster: Any, tmp_path
     assert len(nodes["toy"]) == 1 and len([r for r in gens if r["backend"] == "ray-toy"]) == 4
 
 
+def test_a_backend_whose_actors_cannot_start_is_skipped_with_the_cause(
+        cluster: Any, tmp_path: Path, ray_toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The module exists for the driver only, as when a package is missing on the cluster's nodes.
+    (tmp_path / "driver_only").mkdir()
+    (tmp_path / "driver_only" / "driver_only_toy.py").write_text(
+        "from toy_backends import ToyBackend\n\nclass DriverOnly(ToyBackend):\n    name = 'driver-only'\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "driver_only"))
+    monkeypatch.setenv("VBENCH_EXTRA_BACKENDS", "driver-only=driver_only_toy:DriverOnly,toy=toy_backends:ToyBackend")
+    suite = write_suite(tmp_path / "suite.yaml", n=2)
+    outcome = run_benchmark(RunConfig(suite=str(suite), backends=("driver-only", "toy"), out=tmp_path / "run",
+                                      score=False, engine="ray"))
+    assert outcome.skipped_backends == {"driver-only": "backend driver-only: no actor could start: its constructor "
+                                                       "raised ModuleNotFoundError: No module named 'driver_only_toy'"}
+    assert outcome.stats.generated == {"toy": 2}
+
+
 # ---------------------------------------------------------------------------------------------------- faults
 
 def test_an_actor_killed_mid_item_has_it_retried_on_another_without_duplicates(
@@ -206,6 +222,7 @@ def test_an_actor_killed_mid_scoring_loses_repeats_and_duplicates_no_score(
     assert got == expected and all(s["status"] == "ok" for s in folder.latest_scores())
 
 
+@pytest.mark.slow
 def test_driver_killed_with_sigkill_resumes_without_repeating_finished_work(
         cluster: Any, tmp_path: Path, ray_toy: Path) -> None:
     suite = write_suite(tmp_path / "suite.yaml", n=8)
@@ -239,7 +256,8 @@ def test_driver_killed_with_sigkill_resumes_without_repeating_finished_work(
 @pytest.mark.slow
 def test_a_node_that_never_comes_back_leaves_its_items_to_the_other_actors(
         cluster: Any, tmp_path: Path, ray_toy: Path) -> None:
-    """Runs last: it leaves the shared cluster without the node it removes."""
+    """Runs last: it leaves the shared cluster without the node it removes. Slow: Ray takes tens of seconds to
+    declare a node dead. (The driver kill above is slow too: it starts two Ray instances of its own.)"""
     doomed = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
     cluster.wait_for_nodes()
     suite = write_suite(tmp_path / "suite.yaml", n=9)

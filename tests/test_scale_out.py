@@ -191,3 +191,29 @@ def test_score_with_turns_a_failing_metric_into_one_record(tmp_path: Path) -> No
 
     records = score_with("lpips_temporal", broken, [], ScoringContext(cache_dir=tmp_path))  # type: ignore[arg-type]
     assert [(r.metric, r.status, r.reason) for r in records] == [("lpips_temporal", "error", "RuntimeError: kaput")]
+
+
+# ---------------------------------------------------------------------------------------------------- engine
+
+def test_engine_ray_without_ray_installed_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)          # `import ray` fails as if it were not installed
+    assert main(["run", "--suite", "smoke", "--backend", "reference-shapes", "--out", str(tmp_path / "r"),
+                 "--limit", "1", "--no-score", "--no-report", "--no-progress", "--engine", "ray"]) == 2
+    assert "--engine ray needs Ray, which is not installed here: pip install 'vbench_suite[ray]'" in _error(capsys)
+
+
+def test_an_actor_whose_fingerprint_differs_from_the_others_is_refused() -> None:
+    from vbench_suite.runner.engines.ray_engine import RayBackend
+    from vbench_suite.types import Fingerprint
+
+    proxy = RayBackend.__new__(RayBackend)      # only the vetting of `ready()` answers, no actors
+    proxy._first = None
+    cpu = Fingerprint(backend="dit-local", model="m", version="1", settings=(("device", "cpu"),))
+    cuda = Fingerprint(backend="dit-local", model="m", version="1", settings=(("device", "cuda"),))
+    assert proxy._accept({"fingerprint": cpu, "node_ip": "10.0.0.1"}) is None
+    assert proxy._accept({"fingerprint": cpu, "node_ip": "10.0.0.2"}) is None
+    reason = proxy._accept({"fingerprint": cuda, "node_ip": "10.0.0.3"})
+    assert reason is not None and "node 10.0.0.3 has fingerprint" in reason

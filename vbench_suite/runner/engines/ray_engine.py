@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,6 @@ from typing import Any
 from vbench_suite.backends import Backend, backend_class
 from vbench_suite.backends.base import GenerationContext, split_placement_options
 from vbench_suite.errors import BackendNotConfigured, ConfigError, UserError
-from vbench_suite.keys import file_sha256
 from vbench_suite.metrics.base import ScoringContext, ScoringItem
 from vbench_suite.runner.engines.local import construct_backend
 from vbench_suite.runner.engines.placement import PoolPlan, PoolSpec, plan_pools, pool_spec
@@ -111,9 +111,8 @@ class RayEngine:
             probe.close()
             pooled.append((name, cls, ctor, pool_spec(name, declared, placement)))
         plans = self._plan([spec for *_, spec in pooled])
-        proxies = [RayBackend(name, _target(cls), ctor, plan, self) for (name, cls, ctor, _), plan in zip(pooled, plans)]
-        for proxy in proxies:
-            out[proxy.name] = proxy
+        for (name, cls, ctor, _), plan in zip(pooled, plans, strict=True):   # every pool starts now, in parallel
+            out[name] = RayBackend(name, _target(cls), ctor, plan, self)
         return {name: out[name] for name in specs}
 
     def pool(self, label: str, actor_class: Any, args: tuple[Any, ...], plan: PoolPlan, **kw: Any) -> Any:
@@ -243,20 +242,21 @@ class RayBackend(Backend):
     def _store(self, result: GenerationResult, data: bytes | None, ctx: GenerationContext) -> GenerationResult:
         """Write a video that came back as bytes atomically at its place in the run folder (checked against the
         sha256 the actor recorded); the result then names that file."""
+        if data is None and result.status == "ok":
+            return dataclasses.replace(result, status="failed", video_path=None, retriable=True,
+                                       error=f"the backend reported a video it did not write ({result.video_path})")
         if data is None:
             return dataclasses.replace(result, video_path=None) if result.video_path else result
         target = ctx.out_path.with_suffix(Path(result.video_path or ctx.out_path.name).suffix or ctx.out_path.suffix)
         target.parent.mkdir(parents=True, exist_ok=True)
+        sha = hashlib.sha256(data).hexdigest()
+        if result.video_sha256 and sha != result.video_sha256:
+            return dataclasses.replace(result, status="failed", video_path=None, retriable=True,
+                                       error="the video changed on its way from the Ray actor (sha256 differs)")
         fd, tmp = make_temp(target.parent, target.name)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            sha = file_sha256(tmp)
-            if result.video_sha256 and sha != result.video_sha256:
-                return dataclasses.replace(result, status="failed", video_path=None, retriable=True,
-                                           error="the video changed on its way from the Ray actor (sha256 differs)")
+            with os.fdopen(fd, "wb") as f:     # like a local backend's video: renamed into place, not fsynced (a
+                f.write(data)                  # resume checks size and sha256 against the record anyway)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -352,8 +352,8 @@ class RayScorer:
 
     def _fvd(self, name: str, cls: type, options: dict[str, Any], items: Sequence[ScoringItem],
              ctx: ScoringContext) -> list[ScoreRecord]:
-        """Features of slices of `batch_size` videos on any actors (an I3D batch is the same batch as locally),
-        stacked in item order; reference features likewise unless cached; the records built here."""
+        """I3D features of slices of `batch_size` videos on any actors (an I3D batch is the batch it is locally),
+        the reference set's (unless cached) at the same time, stacked in order; the records built here."""
         from vbench_suite.errors import MetricUnavailable
         from vbench_suite.metrics import METRICS
         from vbench_suite.metrics.common import unavailable
@@ -361,34 +361,31 @@ class RayScorer:
 
         metric = cls(**options)
         step = max(1, int(getattr(metric, "batch_size", 4)))
-
-        def features(paths: Sequence[str]) -> FeatureShard:
-            slices = [list(paths[i:i + step]) for i in range(0, len(paths), step)]
-            pool = self.start(len(slices))
-            with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="ray-fvd") as threads:
-                futures = [threads.submit(pool.call, "fvd_features", METRICS[name], options, s, self._files(s), ctx)
-                           for s in slices]
-                shards = [f.result() for f in futures]
-            for shard in shards:
-                if isinstance(shard, str):
-                    raise MetricUnavailable(shard)
-            return FeatureShard.concat(shards, [len(s) for s in slices])
-
-        try:
-            shard = features([it.video_path for it in items])
-        except MetricUnavailable as exc:
-            return [unavailable(metric.info, str(exc), metric.profile.id)]
-
-        def reference(ctx: ScoringContext) -> Any:
-            cache = metric.reference_cache_file(ctx)
-            cached = load_reference_cache(cache)
-            if cached is not None:
-                return cached
-            paths = metric.reference_paths(ctx)
-            ref = features(paths)
-            return save_reference_cache(cache, ref.features, [(paths[i], r) for i, r in ref.bad], metric.profile)
-
-        return metric.records_from_features(items, shard, ctx, reference)
+        cache = metric.reference_cache_file(ctx) if ctx.reference_videos else None
+        cached = load_reference_cache(cache) if cache is not None else None
+        ref_paths = metric.reference_paths(ctx) if cache is not None and cached is None else []
+        lists = [[it.video_path for it in items], ref_paths]
+        slices = [[list(paths[i:i + step]) for i in range(0, len(paths), step)] for paths in lists]
+        every = [s for part in slices for s in part]
+        pool = self.start(len(every))
+        with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="ray-fvd") as threads:
+            futures = [threads.submit(pool.call, "fvd_features", METRICS[name], options, s, self._files(s), ctx)
+                       for s in every]
+            answers = iter([f.result() for f in futures])
+        shards = []
+        for which, part in enumerate(slices):
+            got = [next(answers) for _ in part]
+            bad = next((a for a in got if isinstance(a, str)), None)
+            if bad is not None and which == 0:     # as `FVD.score`: no weights for the videos' features
+                return [unavailable(metric.info, bad, metric.profile.id)]
+            if bad is not None:                    # as `FVD.reference_features` raising inside `score_items`
+                raise MetricUnavailable(bad)
+            shards.append(FeatureShard.concat(got, [len(s) for s in part]))
+        if cache is not None and cached is None:
+            ref = shards[1]
+            cached = save_reference_cache(cache, ref.features, [(ref_paths[i], r) for i, r in ref.bad],
+                                          metric.profile)
+        return metric.records_from_features(items, shards[0], ctx, lambda _ctx: cached)
 
 
 def _raiser(exc: BaseException) -> Any:

@@ -11,6 +11,7 @@ a rerun of the command retries).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -194,6 +195,14 @@ class ActorPool:
 
 
 def _short(exc: BaseException | None) -> str:
-    """The first line of an exception's text (Ray's carry whole remote tracebacks)."""
-    text = str(exc).strip().splitlines()
+    """One line saying what went wrong. Ray's errors carry whole remote tracebacks: an actor whose constructor
+    raised is named by the exception at the traceback's end (e.g. a package missing on its node)."""
+    text = _ANSI.sub("", str(exc)).strip().splitlines()
+    if text and "error raised in its creation task" in text[0]:
+        cause = next((line for line in reversed(text) if _EXCEPTION_LINE.match(line)), "")
+        return f"its constructor raised {cause}"[:300] if cause else text[0][:300]
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
