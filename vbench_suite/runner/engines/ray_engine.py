@@ -18,8 +18,11 @@ import dataclasses
 import hashlib
 import logging
 import os
+import socket
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,11 @@ OBJECT_STORE_ENV = "VBENCH_RAY_OBJECT_STORE_MB"
 """Object store size of a local Ray instance in MiB (default: `DEFAULT_OBJECT_STORE_MB`, at most 30 % of RAM).
 Videos pass through it; what does not fit is spilled to disk by Ray."""
 DEFAULT_OBJECT_STORE_MB = 1024
+WORKER_NICENESS_ENV = "RAY_worker_niceness"
+"""Ray runs its workers at niceness 15 unless this says otherwise. A local instance started for a command gets 0
+(unless the variable is set): its actors do the command's work, which the local engine does at the user's
+priority; at 15, every other process on the machine goes first (measured here on a shared machine: a 2-thread
+actor's matmuls 2-3x slower than the same work in the driver)."""
 RAY_INSTALL_HINT = "pip install 'vbench_suite[ray]' (or `make setup`, which installs the extra)"
 
 
@@ -67,10 +75,12 @@ class RayEngine:
         if ray.is_initialized():
             log.info("--engine ray: using the Ray instance this process is already connected to")
         elif address is None:
-            ray.init(address="local", num_cpus=os.cpu_count() or 1, object_store_memory=_object_store_bytes(),
-                     include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            with _environ(WORKER_NICENESS_ENV, os.environ.get(WORKER_NICENESS_ENV, "0")):
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, object_store_memory=_object_store_bytes(),
+                         include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             self._owns_ray = True
         else:
+            _check_reachable(address)
             try:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -139,6 +149,35 @@ class RayEngine:
             self._owns_ray = False
 
 
+@contextmanager
+def _environ(key: str, value: str) -> Iterator[None]:
+    """`os.environ[key] = value` for the block (what the Ray processes started in it inherit)."""
+    saved = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse at once an address nothing listens on: Ray itself keeps retrying such an address for minutes."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except ValueError:
+        raise UserError(f"--ray-address {address}: expected auto, HOST:PORT or ray://HOST:PORT") from None
+    except OSError as exc:
+        raise UserError(f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); start the cluster "
+                        "with `ray start --head` (docs/scale-out.md), check the address and port, or omit "
+                        "--ray-address to run on a local Ray instance") from None
+
+
 def _worker_class(name: str) -> type:
     from vbench_suite.runner.engines import ray_actors
 
@@ -174,12 +213,13 @@ class RayBackend(Backend):
         self.name, self.plan = name, plan
         self.max_concurrency = plan.actors
         self._first: dict[str, Any] | None = None
+        self._vetting = threading.Lock()          # actors become ready in parallel threads
         self._pool = engine.pool(f"backend {name}", engine.worker_cls, (target, options, plan.resources.num_gpus),
                                  plan, accept=self._accept)
 
     def _accept(self, info: dict[str, Any]) -> str | None:
-        first = self._first or info
-        self._first = first
+        with self._vetting:
+            first = self._first = self._first or info
         if info.get("fingerprint") != first.get("fingerprint"):
             return (f"actor on node {info.get('node_ip')} has fingerprint {info.get('fingerprint')}, the others "
                     f"{first.get('fingerprint')} (another version of the model or its libraries there?)")
