@@ -383,9 +383,10 @@ class RayScorer:
                 return self._fvd(name, cls, options, items, ctx)
             groups = cls(**options).independent_groups(items) if hasattr(cls, "independent_groups") else None
             parts = groups if groups else [list(items)]
+            references = self._files(list(ctx.reference_videos))
             with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="ray-score") as threads:
                 futures = [threads.submit(pool.call, "score_set", name, METRICS[name], options, part,
-                                          self._item_files(part, ctx), ctx) for part in parts]
+                                          {**self._item_files(part, ctx), **references}, ctx) for part in parts]
                 return [r for fut in futures for r in fut.result()]    # in group order, as one call gives them
         except Exception as exc:  # noqa: BLE001 - the same records as a metric failing locally
             return score_with(name, _raiser(exc), items, ctx)
@@ -429,7 +430,17 @@ class RayScorer:
 
 
 def _raiser(exc: BaseException) -> Any:
+    """A metric factory that fails with `exc` (for `score_with`, which turns it into the record a local failure
+    would give); Ray's errors are cut to their first line (they carry whole remote tracebacks)."""
+    if type(exc).__module__.startswith("ray."):
+        exc = RuntimeError(_first_line(exc))
+
     def make() -> Any:
         raise exc
     return make
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]
 
