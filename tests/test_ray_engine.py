@@ -194,6 +194,18 @@ def test_a_backend_whose_actors_cannot_start_is_skipped_with_the_cause(
     assert outcome.stats.generated == {"toy": 2}
 
 
+def test_remote_api_backends_stay_in_the_driver(cluster: Any, tmp_path: Path, ray_toy: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Their job-id records and no-resend rules live in the driver's code path, unchanged by the engine.
+    monkeypatch.setenv("VBENCH_EXTRA_BACKENDS", "toy-remote=toy_backends:RemoteToyBackend")
+    suite = write_suite(tmp_path / "suite.yaml", n=2)
+    run_benchmark(RunConfig(suite=str(suite), backends=("toy-remote",), out=tmp_path / "run", score=False,
+                            engine="ray"))
+    gens = RunFolder(tmp_path / "run").generations().values()
+    assert len(gens) == 2 and all(r["result"]["status"] == "ok" for r in gens)
+    assert not any("ray_node_id" in (r["result"]["info"] or {}) for r in gens)
+
+
 # ---------------------------------------------------------------------------------------------------- faults
 
 def test_an_actor_killed_mid_item_has_it_retried_on_another_without_duplicates(
