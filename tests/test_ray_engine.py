@@ -147,6 +147,20 @@ def test_progress_counts_every_item_per_backend_across_actors(cluster: Any, tmp_
     assert sum(n for _, n, _ in again) == 5                            # cached items count too
 
 
+def test_a_driver_in_another_process_joins_the_cluster_by_address(cluster: Any, tmp_path: Path) -> None:
+    suite = write_suite(tmp_path / "suite.yaml", n=3)
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO), os.environ.get("PYTHONPATH", "")]),
+               VBENCH_EXTRA_BACKENDS="ray-toy=ray_toys:RayToy")
+    done = subprocess.run([sys.executable, "-m", "vbench_suite", "run", "--suite", str(suite), "--backend", "ray-toy",
+                           "--out", str(out), "--engine", "ray", "--ray-address", cluster.address, "--no-score",
+                           "--no-report", "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    gens = RunFolder(out).generations().values()
+    assert len(gens) == 3 and {r["result"]["info"]["ray_node_id"] for r in gens} <= {
+        n["NodeID"] for n in ray.nodes()}                              # made on this cluster's nodes
+
+
 # ------------------------------------------------------------------------------------------------ placement
 
 def test_a_gpu_declared_backend_runs_only_on_the_gpu_node(cluster: Any, tmp_path: Path, ray_toy: Path) -> None:
@@ -178,6 +192,18 @@ def test_a_backend_whose_actors_cannot_start_is_skipped_with_the_cause(
     assert outcome.skipped_backends == {"driver-only": "backend driver-only: no actor could start: its constructor "
                                                        "raised ModuleNotFoundError: No module named 'driver_only_toy'"}
     assert outcome.stats.generated == {"toy": 2}
+
+
+def test_remote_api_backends_stay_in_the_driver(cluster: Any, tmp_path: Path, ray_toy: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Their job-id records and no-resend rules live in the driver's code path, unchanged by the engine.
+    monkeypatch.setenv("VBENCH_EXTRA_BACKENDS", "toy-remote=toy_backends:RemoteToyBackend")
+    suite = write_suite(tmp_path / "suite.yaml", n=2)
+    run_benchmark(RunConfig(suite=str(suite), backends=("toy-remote",), out=tmp_path / "run", score=False,
+                            engine="ray"))
+    gens = RunFolder(tmp_path / "run").generations().values()
+    assert len(gens) == 2 and all(r["result"]["status"] == "ok" for r in gens)
+    assert not any("ray_node_id" in (r["result"]["info"] or {}) for r in gens)
 
 
 # ---------------------------------------------------------------------------------------------------- faults
