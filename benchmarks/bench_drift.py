@@ -17,7 +17,7 @@ it and measure power.
 
 - `I3D MMD` (every backend): non-deterministic vendor: every draw has a new layout seed and new noise.
 - `same-seed LPIPS` (seed-faithful vendors): every draw keeps the request's layout and gets new noise; the probe's
-  floor is 6 replay pairs (3 prompts in each run), the between-run values one pair per prompt.
+  floor is 6 replay pairs (the 3 prompts `canary` probes, in each run), the between-run values one pair per prompt.
 Rates are of single tests at alpha (no Holm: in a canary comparison each is one of about 8 rows). A bit-exact vendor
 (the fake as it serves) gives p = 1 under the null and the smallest p under any pixel change; the end-to-end tests
 (tests/test_drift_fakes.py) cover that path through the HTTP fake and the `canary` command.
@@ -98,6 +98,7 @@ def main() -> None:
     from vbench_suite.drift.distance import PairMeter
     from vbench_suite.drift.features import FeatureCache
     from vbench_suite.drift.mmd import excess_test, mmd_test
+    from vbench_suite.drift.probe import spread
     from vbench_suite.fake_vendors.scenario import Quality, load_scenario
     from vbench_suite.paths import cache_dir
     from vbench_suite.suites import load_suite
@@ -159,12 +160,13 @@ def main() -> None:
             known[key] = meter.measure(a, b).lpips
         return known[key]
 
+    probed = [ids[i] for i in spread(len(ids), 3)]  # the prompts `canary --probe 3` replays
     null_d = {i: {(x, y): lp(sf[(i, x)], sf[(i, y)]) for x, y in itertools.combinations(range(k), 2)} for i in ids}
     lp_cache.write_text(json.dumps(known))
 
     def floor_pairs():
         vals = []
-        for i in ids[:3] + ids[:3]:  # 3 probed prompts in each run
+        for i in probed + probed:  # 3 probed prompts in each run
             x, y = sorted(rng.choice(k, size=2, replace=False))
             vals.append(null_d[i][(int(x), int(y))])
         return vals

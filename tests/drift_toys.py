@@ -5,6 +5,8 @@ noise. What the vendor does is read from the environment at each request, the wa
 without telling anyone, while `fingerprint()` stays the same:
 
 - `DRIFT_TOY_NOISE`: noise sigma in uint8 levels (default 4): the 'model'. Changing it is a silent model swap.
+- `DRIFT_TOY_SHIFT`: brightness offset in uint8 levels (default 0): another kind of silent model swap, one that
+  leaves the replay noise as it was.
 - `DRIFT_TOY_REPLAY`: 'exact' (default: the seed fixes layout and noise: bit-exact), 'noise' (the seed fixes the
   layout, the noise is fresh each time: seed-faithful within noise), 'random' (layout and noise fresh each time:
   non-deterministic). 'Fresh' draws come from the generation key and `DRIFT_TOY_SALT`, so tests are reproducible.
@@ -67,7 +69,8 @@ class DriftToy(Backend):
         else:
             ramp = np.linspace(40, 200, w, dtype=np.float32)[None, None, :, None]
             video = np.broadcast_to(ramp, (request.num_frames, h, w, 3)).astype(np.uint8)
-        noisy = video.astype(np.float32) + noise_rng.standard_normal(video.shape, dtype=np.float32) * sigma
+        shift = float(os.environ.get("DRIFT_TOY_SHIFT", "0"))
+        noisy = video.astype(np.float32) + shift + noise_rng.standard_normal(video.shape, dtype=np.float32) * sigma
         write_video(ctx.out_path, noisy.round().clip(0, 255).astype(np.uint8), request.fps)
         elapsed = time.perf_counter() - start
         return GenerationResult(status="ok", fingerprint=self.fingerprint(), video_path=str(ctx.out_path),

@@ -4,7 +4,7 @@
   then under drift_swap.yaml (the model behind the unchanged name gen4.5 swapped: exit 3, and the report says so at
   the top).
 - The toy vendor (tests/drift_toys.py) in seed-faithful mode (fresh noise on every request): the same-seed pairs
-  are tested against the probe's replay floor; an unchanged vendor is not flagged, a noisier one is.
+  are tested against the probe's replay floor; an unchanged vendor is not flagged, a brighter one is.
 Minutes on 2 CPUs (every canary run fetches or renders 15 clips and runs I3D and LPIPS on them): `slow`.
 """
 from __future__ import annotations
@@ -52,9 +52,9 @@ def test_canary_flags_a_silent_model_swap_and_not_a_null_rerun(tmp_path):
     assert "fingerprint changed" not in top  # the declared model (gen4.5) is the same
 
 
-def _toy_canary(tmp_path: Path, name: str, noise: str) -> subprocess.CompletedProcess:
+def _toy_canary(tmp_path: Path, name: str, shift: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "VBENCH_EXTRA_BACKENDS": "drift-toy=drift_toys:DriftToy", "DRIFT_TOY_REPLAY": "noise",
-           "DRIFT_TOY_NOISE": noise, "DRIFT_TOY_SALT": name,
+           "DRIFT_TOY_NOISE": "3", "DRIFT_TOY_SHIFT": shift, "DRIFT_TOY_SALT": name,
            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
     suite = write_shapes_suite(tmp_path / "suite.yaml", n=12)
     return subprocess.run([sys.executable, "-m", "vbench_suite", "canary", "--backend", "drift-toy", "--suite",
@@ -64,10 +64,10 @@ def _toy_canary(tmp_path: Path, name: str, noise: str) -> subprocess.CompletedPr
 
 
 def test_seed_faithful_vendor_is_compared_against_its_replay_floor(tmp_path):
-    first = _toy_canary(tmp_path, "a", "6")
+    first = _toy_canary(tmp_path, "a", "0")
     assert first.returncode == 0 and "seed-faithful within noise" in first.stdout, first.stdout + first.stderr
-    null = _toy_canary(tmp_path, "b", "6")
+    null = _toy_canary(tmp_path, "b", "0")
     assert null.returncode == 0, null.stdout + null.stderr[-3000:]
-    changed = _toy_canary(tmp_path, "c", "12")
+    changed = _toy_canary(tmp_path, "c", "25")
     assert changed.returncode == 3, changed.stdout + changed.stderr[-3000:]
     assert "same-seed outputs vs replay floor (LPIPS): changed" in changed.stdout

@@ -40,7 +40,7 @@ def test_probe_recovers_the_true_reproducibility_class(tmp_path, monkeypatch, mo
     probe = folder.read_meta()["probe"]["drift-toy"]
     assert probe["class"] == want, probe["reason"]
     ok = [p for p in probe["pairs"] if p["status"] == "ok"]
-    assert len(ok) == 2 and [p["prompt_id"] for p in ok] == ["p0", "p1"]
+    assert len(ok) == 2 and [p["prompt_id"] for p in ok] == ["p0", "p2"]  # spread over the suite
     assert probe["replay_lpips"] == [p["lpips"] for p in ok]
     if want == BIT_EXACT:
         assert all(p["max_abs_diff"] == 0 and p["lpips"] == 0 for p in ok)
@@ -96,3 +96,14 @@ def test_classify_rules():
     assert classify([same, longer])[0] == NON_DETERMINISTIC and "length" in classify([same, longer])[1]
     assert classify([{"status": "replay failed: x", "prompt_id": "a"}])[0] == UNKNOWN
     assert classify([])[0] == UNKNOWN
+
+
+def test_canary_suite_is_small_versioned_cheap_and_spread_over_categories():
+    from vbench_suite.suites import available_suites, load_suite
+
+    assert "canary" in available_suites()
+    suite = load_suite("canary")
+    assert suite.version == "1.0" and 8 <= len(suite.items) <= 12
+    assert len({it.category for it in suite.items}) >= 6
+    assert all(it.mode == "t2v" and it.duration_s <= 2 for it in suite.items)
+    assert sum(it.shapes is not None and bool(it.shapes) for it in suite.items) == 7  # known content

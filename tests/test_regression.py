@@ -347,3 +347,18 @@ def test_one_price_never_differs_by_float_noise() -> None:
     real = pd.DataFrame({"cost_usd": [0.25] * 6, "video_seconds": [5.0] * 6})  # a real price change still shows
     changed = stats.welch_t(_per_generation(real, "cost_usd", True), _per_generation(baseline, "cost_usd", True))
     assert changed is not None and changed.delta == pytest.approx(0.1) and changed.p_value == 0.0
+
+
+def test_simulated_latency_is_shown_not_tested(tmp_path: Path) -> None:
+    """Found by the null scenarios: a simulated vendor's latency is the fake's encoding time on this machine (an
+    unchanged vendor went 12.3 s -> 0.7 s because the second run found its files cached) and was flagged. It is
+    shown with its delta but not tested; a real remote vendor's latency still is."""
+    from vbench_suite.report.regression import NOT_TESTED, SIMULATED_LATENCY_NOTE
+
+    reg = _compare(tmp_path, RunSpec(name="q2"))
+    sim = _row(reg, SIM, "latency total_s (mean)")
+    assert sim["verdict"] == NOT_TESTED and sim["note"] == SIMULATED_LATENCY_NOTE and sim["simulated"]
+    assert sim["delta"] is not None
+    assert sim["p_value"] is None or np.isnan(sim["p_value"])
+    assert _row(reg, REMOTE, "latency total_s (mean)")["verdict"] == NO_CHANGE
+    assert _row(reg, SIM, "cost per 10 s (mean, USD)")["verdict"] == NO_CHANGE  # cost is the configured price

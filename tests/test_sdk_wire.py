@@ -13,7 +13,7 @@ import pytest
 
 from vbench_suite.fake_vendors import FakeConfig, FakeVendors
 
-FAST = FakeConfig(queue_s=0.02, run_s=0.05, throttle_s=0.05)
+FAST = FakeConfig(queue_s=0.02, run_s=0.05, throttle_s=0.05, max_video_short_side=72)  # protocol only: small files
 POLL_S = 0.01
 WAIT_S = 10.0
 

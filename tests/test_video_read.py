@@ -156,3 +156,15 @@ def test_truncated_faststart_mp4_is_an_error_not_a_short_video(tmp_path: Path) -
     cut.write_bytes(data[: int(len(data) * 0.8)])
     with pytest.raises(VideoError, match="truncated"):
         read_video(cut)
+
+
+def test_npy_whose_header_claims_more_than_the_file_holds(tmp_path: Path) -> None:
+    # A truncated .npy (header intact, data cut short) must be an error, not a memory map past the end of the file.
+    p = Path(save_npy(tmp_path / "v.npy", moving_video(t=4, h=16, w=16)))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) - 100])
+    with pytest.raises(VideoError, match="truncated .npy video"):
+        read_video(p)
+    p.write_bytes(data[:20])  # the header itself cut
+    with pytest.raises(VideoError, match="not a readable .npy"):
+        read_video(p)

@@ -1,7 +1,7 @@
 """The reproducibility probe: send the same request with the same seed again and see how far the two outputs are.
 
-For each backend, the first `n` prompts of the run (suite order, sample 0 first) whose video is ok are generated a
-second time through the runner's own generation stage (budget cap, job records before polling, resume), under a
+For each backend, `n` prompts of the run whose video is ok, spread evenly over the suite's order (sample 0 first), are
+generated a second time through the runner's own generation stage (budget cap, job records before polling, resume), under a
 replay key (`keys.replay_key`) and role `probe`, so a replay never answers from the cache, never counts as benchmark
 output, and is paid for like any request (its record line counts towards the run's spend). Each (original, replay)
 pair is measured with `drift.distance` and the backend is classified:
@@ -53,23 +53,34 @@ REPRODUCIBLE_CLASSES: frozenset[str] = frozenset({BIT_EXACT, SEED_FAITHFUL})
 
 
 def probe_targets(folder: RunFolder, work: Sequence[WorkItem], n: int) -> dict[str, list[WorkItem]]:
-    """backend -> up to `n` benchmark work items to replay: distinct prompts in suite order (lowest sample first)
-    whose current record is ok with its video on disk."""
+    """backend -> up to `n` benchmark work items to replay: among the prompts whose current record is ok with its
+    video on disk (lowest sample of each), `n` spread evenly over the suite's order (first, ..., last), so the replay
+    noise floor is not drawn from one corner of the suite (the drift test assumes the probed prompts' replay noise is
+    typical of all prompts)."""
     records = folder.generations()
     prompt_order: dict[str, int] = {}
     for w in work:
         prompt_order.setdefault(w.item.id, len(prompt_order))
-    out: dict[str, list[WorkItem]] = {}
+    eligible: dict[str, list[WorkItem]] = {}
     benchmark = [w for w in work if w.role == "benchmark"]
     for w in sorted(benchmark, key=lambda w: (w.backend, prompt_order[w.item.id], w.sample)):
-        chosen = out.setdefault(w.backend, [])
-        if len(chosen) >= n or any(c.item.id == w.item.id for c in chosen):
+        chosen = eligible.setdefault(w.backend, [])
+        if any(c.item.id == w.item.id for c in chosen):
             continue
         result = (records.get(w.key) or {}).get("result") or {}
         video = folder.resolve(result.get("video_path"))
         if result.get("status") == "ok" and video is not None and video.is_file():
             chosen.append(w)
-    return out
+    return {b: [items[i] for i in spread(len(items), n)] for b, items in eligible.items()}
+
+
+def spread(total: int, n: int) -> list[int]:
+    """`min(n, total)` distinct indices spread evenly over range(total), first and last included (n >= 2)."""
+    if total <= n:
+        return list(range(total))
+    if n == 1:
+        return [0]
+    return sorted({round(i * (total - 1) / (n - 1)) for i in range(n)})
 
 
 def replay_items(targets: dict[str, list[WorkItem]]) -> list[WorkItem]:

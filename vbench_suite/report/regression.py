@@ -44,6 +44,10 @@ HARDWARE_IGNORED_KEYS: frozenset[str] = frozenset({"python", "platform"})
 LOCAL_WALL_NOTE = ("wall time of a local backend follows the machine's load; its compute (hardware s per 10 s) is "
                    "tested instead")
 """Why a local backend's wall-clock latency is shown but not tested."""
+SIMULATED_LATENCY_NOTE = ("simulated: a fake vendor's latency is this machine's time to encode the file (and whether "
+                          "the fake had it cached), not a vendor's; shown, not tested")
+"""Why a simulated backend's latency is shown but not tested (the null scenarios flagged it whenever load or the
+fake's file cache differed between the two runs)."""
 CORRECTION = "Holm"
 """Multiple-testing correction across the rows of one comparison."""
 
@@ -322,9 +326,10 @@ def _ops_rows(cur: RunData, base: RunData, backend: str, hardware_reason: str) -
         if local and hardware_reason:
             rows.append(row | {"verdict": NOT_COMPARED, "note": f"local backend and {hardware_reason}"})
             continue
-        if local and not per_10s:
+        simulated = cur.is_simulated(backend) or base.is_simulated(backend)
+        if not per_10s and (local or simulated):
             rows.append(row | {"delta": row["current"] - row["baseline"] if len(xc) and len(xb) else None,
-                               "verdict": NOT_TESTED, "note": LOCAL_WALL_NOTE})
+                               "verdict": NOT_TESTED, "note": LOCAL_WALL_NOTE if local else SIMULATED_LATENCY_NOTE})
             continue
         test = stats.welch_t(xc, xb)
         if test is None:

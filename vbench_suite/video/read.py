@@ -12,6 +12,7 @@ Convention (part of every metric profile that reads pixels):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 import warnings
@@ -204,19 +205,56 @@ def _nothing() -> None:
 
 
 def _open_npy(p: Path, max_frames: int | None) -> _Source:
+    # The header is read and checked first (dtype, shape, and that the file holds the data it claims), so a damaged
+    # or hostile header is a VideoError, never an exception from deep inside NumPy (tokenizer errors, overflowing
+    # mmap lengths were found by tests/test_fuzz_videos.py).
+    dtype, shape = _npy_header(p)
+    if dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
+        raise VideoError(f"{p}: .npy video must be uint8 (T, H, W, 3), got {dtype} {_short(shape)}")
+    if 0 in shape:
+        raise VideoError(f"{p}: .npy video has no frames or no pixels, shape {shape}")
+    check_frame_size(p, int(shape[2]), int(shape[1]))
     try:
         # mmap: frames are read one at a time, never the whole array.
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise VideoError(f"{p}: not a readable .npy array ({exc})") from exc
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-        raise VideoError(f"{p}: .npy video must be uint8 (T, H, W, 3), got {arr.dtype} {tuple(arr.shape)}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0 or arr.shape[2] == 0:
-        raise VideoError(f"{p}: .npy video has no frames or no pixels, shape {tuple(arr.shape)}")
-    check_frame_size(p, int(arr.shape[2]), int(arr.shape[1]))
+    except _NPY_ERRORS as exc:
+        raise VideoError(f"{p}: not a readable .npy array ({_av_reason(exc)})") from exc
     if max_frames is not None:
         arr = arr[:max_frames]
     return _Source(frames=(np.array(f) for f in arr), fps=0.0, close=_nothing, length=int(arr.shape[0]))
+
+
+def _npy_header(p: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    """(dtype, shape) from an .npy header, after checking that the file holds as many data bytes as they need."""
+    import tokenize
+
+    from numpy.lib import format as npy_format
+
+    try:
+        with open(p, "rb") as f:
+            version = npy_format.read_magic(f)
+            read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            shape, _, dtype = read(f)
+            offset = f.tell()
+    except (*_NPY_ERRORS, tokenize.TokenError) as exc:
+        raise VideoError(f"{p}: not a readable .npy array ({_av_reason(exc)})") from exc
+    shape = tuple(int(n) for n in shape)
+    need = math.prod(shape) * dtype.itemsize  # Python integers: a hostile shape cannot overflow here
+    have = p.stat().st_size - offset
+    if dtype == np.uint8 and len(shape) == 4 and need > have:
+        raise VideoError(f"{p}: truncated .npy video: its header claims shape {_short(shape)} ({need:,} bytes) but "
+                         f"the file holds {have:,} bytes of data")
+    return dtype, shape
+
+
+_NPY_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, EOFError, SyntaxError, OverflowError,
+                                                MemoryError, TypeError)
+"""What NumPy raises for a damaged .npy file (bad magic, header, dtype or length)."""
+
+
+def _short(shape: tuple[int, ...]) -> str:
+    text = str(tuple(shape))
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 def _open_image(p: Path) -> _Source:
@@ -249,6 +287,8 @@ def _open_av(p: Path, max_frames: int | None) -> _Source:
             raise VideoError(f"{p}: no video stream in the file")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # a stream whose codec FFmpeg cannot identify (found by tests/test_fuzz_videos.py)
+            raise VideoError(f"{p}: the video stream's codec is unknown or damaged; no frame can be decoded")
         if ctx.width and ctx.height:
             check_frame_size(p, int(ctx.width), int(ctx.height))
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
