@@ -1,14 +1,16 @@
 """False-alarm rate of regression verdicts over null comparisons, through the real command line.
 
     python benchmarks/bench_false_alarms.py [--comparisons 40] [--work DIR] [--scenario FILE] [--short-side 96]
-                                            [--samples 2] [--alpha 0.05] [--local]
+                                            [--samples 2] [--alpha 0.05] [--drift] [--local]
 
 Each comparison is two `vbench-suite run` invocations (subprocesses) of the same suite against the fake vendors
 serving the same scenario, differing only in `--seed` (so video content, noise, outcome draws and latency draws
-all differ, while nothing about the vendors changed), then `vbench-suite report NEW --compare OLD --alpha A`
-(a subprocess), whose `regression.csv` is read back. Pairs are independent: comparison k uses runs with seeds 2k
-and 2k+1. Nothing changed, so every `regressed`/`improved` row is a false alarm; with Holm's correction the share
-of comparisons with any flagged row (family-wise) should stay near or below alpha.
+all differ, while nothing about the vendors changed), then `vbench-suite report NEW --compare OLD --alpha A
+--no-gallery` (a subprocess), whose `regression.csv` is read back (with `--drift`, the drift test's rows too; each
+backend's drift tests are their own Holm family). Pairs are independent: comparison k uses runs with seeds 2k and
+2k+1. Nothing changed, so every `regressed`, `improved` or `changed` row is a false alarm; with Holm's correction
+within each family, the share of comparisons with a flag in the regression family should stay near or below alpha
+(and that of any flag at all near or below alpha times the number of families).
 
 Default: Runway and Pika on `tests/scenarios/vendor_shapes.yaml` (6 shapes-world prompts, 1280x720 requested, 5 s),
 scenario `tests/scenarios/known_truth.yaml` (failure 10 % / 25 %, refusal 5 % / 10 %, lognormal latencies, noise,
@@ -32,8 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = REPO / "tests" / "scenarios"
-FLAGS = ("regressed", "improved")
-TESTED = FLAGS + ("no significant change",)
+FLAGS = ("regressed", "improved", "changed")
+"""Verdicts that say something changed: a regression row's, or the drift test's (`report/drift.py`)."""
+TESTED = FLAGS + ("no significant change", "no change detected")
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -84,6 +87,7 @@ def main() -> None:
     p.add_argument("--metrics", default="shapes_adherence,lpips_temporal")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--work", type=Path, default=None, help="folder for the runs (default: a temporary folder)")
+    p.add_argument("--drift", action="store_true", help="include the drift test's rows (slow: I3D features)")
     p.add_argument("--local", action="store_true", help="reference-shapes on the smoke suite, no fake vendors")
     args = p.parse_args()
 
@@ -115,8 +119,11 @@ def main() -> None:
                     (out / DONE).write_text("", encoding="utf-8")
                 runs.append(out)
             report = work / f"report{k:03d}"
-            cli(["report", str(runs[1]), "--compare", str(runs[0]), "--out", str(report), "--alpha", str(args.alpha)],
-                env, work)
+            # The gallery has no verdict in it; leaving it out saves re-encoding every video for every report. The
+            # drift test (I3D features of every video, about 2 min per comparison here) is in only with --drift:
+            # its own false-alarm rate over 200 nulls is benchmarks/bench_drift.py's.
+            cli(["report", str(runs[1]), "--compare", str(runs[0]), "--out", str(report), "--alpha", str(args.alpha),
+                 "--no-gallery"] + ([] if args.drift else ["--no-drift"]), env, work)
             rows = [r for r in read_rows(report / "regression.csv") if r["verdict"] in TESTED]
             hits = [r for r in rows if r["verdict"] in FLAGS]
             family_hits += bool(hits)
@@ -141,8 +148,9 @@ def main() -> None:
     source = "reference-shapes, smoke suite" if args.local else (
         f"fake vendors (runway, pika), scenario {args.scenario.name}, vendor_shapes suite, "
         f"{'served at ' + str(args.short_side) + ' px short side' if args.short_side else 'full size'}")
+    drift_family = " and within each backend's drift tests" if args.drift else ""
     print(f"\nnull comparisons: {n} independent pairs ({source}; metrics {args.metrics}; --samples {args.samples}; "
-          f"alpha {args.alpha}, Holm across all rows of a comparison)")
+          f"alpha {args.alpha}, Holm within the regression rows{drift_family})")
     print(f"comparisons with any flagged row (family-wise false alarms): {family_hits}/{n} = {family_hits / n:.3f}")
     for title, table in (("by kind", per_kind), ("by metric", per_metric)):
         print(title + ":")
@@ -151,7 +159,8 @@ def main() -> None:
     for line in alarms:
         print("  false alarm in " + line)
     print(f"wall time: {time.perf_counter() - t0:.0f} s")
-    summary = {"comparisons": n, "family_wise_false_alarms": family_hits, "alpha": args.alpha, "source": source,
+    summary = {"comparisons": n, "drift_included": args.drift, "family_wise_false_alarms": family_hits,
+               "alpha": args.alpha, "source": source,
                "metrics": args.metrics, "samples": args.samples, "by_kind": per_kind, "by_metric": per_metric,
                "alarms": alarms, "wall_s": round(time.perf_counter() - t0)}
     (work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

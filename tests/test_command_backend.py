@@ -261,6 +261,31 @@ def test_a_child_left_running_after_success_is_killed(tmp_path: Path, monkeypatc
     assert not _alive(int(pidfile.read_text()))
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is a Linux feature")
+def test_a_command_does_not_outlive_a_harness_killed_with_sigkill(tmp_path: Path) -> None:
+    # A SIGKILLed harness cannot end the command's group; before, the command ran on (and wrote) beside the resume.
+    import signal
+    import subprocess
+
+    pidfile = tmp_path / "command.pid"
+    command = [sys.executable, "-c", f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); "
+                                     "time.sleep(300)"]
+    harness = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from vbench_suite.backends.command.process import run_process; "
+        f"run_process({command!r}, Path({str(tmp_path)!r}), {{}}, 600, Path({str(tmp_path)!r}))")])
+    deadline = time.monotonic() + 60
+    while not (pidfile.is_file() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    assert _alive(pid)
+    harness.send_signal(signal.SIGKILL)
+    harness.wait()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
 # --- secrets ------------------------------------------------------------------------------------------------------
 
 def test_secrets_stay_off_the_command_line_and_out_of_the_script_env(tmp_path: Path,

@@ -116,3 +116,18 @@ def test_cli_reuse_choices_are_the_runner_policies() -> None:
     from vbench_suite.runner.generate import REUSE_POLICIES
 
     assert REUSE_CHOICES == REUSE_POLICIES
+
+
+def test_terminal_summary_fits_a_line_and_names_every_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: one 15-column table whose outcome column wrapped a sentence over a dozen lines.
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    assert main(["run", "--suite", "smoke", "--backend", "reference-shapes", "--backend", "runway", "--limit", "2",
+                 "--metrics", "shapes_adherence", "--out", str(tmp_path / "r"), "--no-report", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert max(len(line) for line in printed.splitlines()) <= 160
+    assert "vbench-suite summary" in printed and "shapes_adherence ↑" in printed
+    assert "runway: not configured: RUNWAYML_API_SECRET is not set" in printed
+    assert "skipped backend runway" not in printed  # said once, in the outcome line
+    table_rows = [line for line in printed.splitlines() if line.startswith("│ runway")]
+    assert len(table_rows) == 1  # in operations only: no scores, no row in the metrics table

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vbench_suite.cli.options import non_negative_float, parse_backend_options, positive_int
-from vbench_suite.cli.report import _alpha
+from vbench_suite.cli.options import significance_level
 
 CANARY_SUITE = "canary"
 CANARY_SEED = 0
@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"prompts replayed per backend for the reproducibility probe (default {PROBE_PROMPTS}; "
                         "0: none)")
     p.add_argument("--metrics", default=CANARY_METRICS, help=f"per-video metrics (default {CANARY_METRICS})")
-    p.add_argument("--alpha", type=_alpha, default=0.05, help="family-wise error rate of the verdicts (Holm)")
+    p.add_argument("--alpha", type=significance_level, default=0.05, help="family-wise error rate of the verdicts (Holm)")
     p.add_argument("--option", action="append", default=[], metavar="BACKEND.KEY=VALUE", help="backend option")
     p.add_argument("--concurrency", type=positive_int, default=None, help="requests in flight per backend")
     p.add_argument("--index", type=Path, default=None, help="SQLite index (default: index.sqlite in --runs-dir)")

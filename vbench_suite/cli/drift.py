@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vbench_suite.cli.report import _alpha
+from vbench_suite.cli.options import significance_level
 
 DEFAULT_INDEX = Path("runs") / "canary" / "index.sqlite"
 
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--current", default=None, metavar="RUN", help="compare this run ... (folder, or name/id)")
     p.add_argument("--baseline", default=None, metavar="RUN", help="... against this one")
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help=f"run index (default {DEFAULT_INDEX})")
-    p.add_argument("--alpha", type=_alpha, default=0.05, help="family-wise error rate of the verdicts (Holm)")
+    p.add_argument("--alpha", type=significance_level, default=0.05, help="family-wise error rate of the verdicts (Holm)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="report folder (default reports/<run>/)")
     return p
 

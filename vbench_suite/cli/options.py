@@ -39,6 +39,17 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def significance_level(text: str) -> float:
+    """--alpha: a family-wise error rate strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--alpha must be a number in (0, 1), got '{text}'") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"--alpha must be in (0, 1), got {value}")
+    return value
+
+
 def parse_value(text: str) -> Any:
     """'20' -> 20, '7.5' -> 7.5, 'true' -> True, '"x"' / 'x' -> 'x'."""
     try:

@@ -6,18 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vbench_suite.cli.options import non_negative_float
+from vbench_suite.cli.options import non_negative_float, significance_level
 from vbench_suite.errors import UserError
-
-
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--alpha must be a number in (0, 1), got '{text}'") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"--alpha must be in (0, 1), got {value}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--index", type=Path, default=None, metavar="PATH",
                    help="SQLite index to read runs from when RUN_DIR / BASELINE_RUN_DIR are run names or ids, not "
                         "folders (default: index.sqlite beside them)")
-    p.add_argument("--alpha", type=_alpha, default=0.05,
+    p.add_argument("--alpha", type=significance_level, default=0.05,
                    help="family-wise error rate of the regression verdicts of one comparison, Holm-corrected "
                         "across rows (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals of the quality tables (default 0)")

@@ -115,9 +115,12 @@ def _run(args: argparse.Namespace) -> int:
     (folder.path / "summary.md").write_text(
         f"# Run {folder.path.name}\n\n{summary_md}\n{notes}{skipped}" + "".join(f"- {s}\n" for s in outcome_lines),
         encoding="utf-8")
-    _print_table(header, rows)
+    for line in _print_table(header, rows):
+        print(line)
+    listed = {r[0].split(" (")[0] for r in rows}  # labels may carry " (simulated)"
     for b, r in sorted(skipped_backends.items()):
-        print(f"skipped backend {b}: {r}")
+        if b not in listed:  # skipped by an earlier invocation, not asked for now
+            print(f"skipped backend {b}: {r}")
     for line in outcome_lines:
         print(line)
     for m, r in sorted(reasons.items()):
@@ -200,16 +203,35 @@ def _run_with_progress(config, console, show: bool):  # type: ignore[no-untyped-
         return run_benchmark(config, on_progress=bar("generate"), on_score_progress=bar("score"))
 
 
-def _print_table(header: list[str], rows: list[list[str]]) -> None:
+def _print_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The summary as two terminal tables that do not wrap at a normal width: operations, then the metrics of the
+    backends that have scores. Returns the rows' outcomes as sentences (the table's last column) for printing
+    below, except "all requests sent". summary.md keeps the single wide table."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="vbench-suite summary")
-    for h in header:
-        table.add_column(h)
+    from vbench_suite.runner.summary import OPERATION_COLUMNS, OUTCOME_ALL_SENT
+
+    console = Console()
+    if not console.is_terminal:  # a log file or pipe: no width to fit, keep every row on one line
+        console = Console(width=160)
+    short = {h: h.split(" (")[0] if h.startswith("outcome unknown") else h for h in header}
+    ops = Table(title="vbench-suite summary")
+    for h in header[:OPERATION_COLUMNS]:
+        ops.add_column(short[h], overflow="fold")
     for r in rows:
-        table.add_row(*r)
-    Console(width=max(120, sum(len(h) + 3 for h in header))).print(table)
+        ops.add_row(*r[:OPERATION_COLUMNS])
+    console.print(ops)
+    metric_headers = header[OPERATION_COLUMNS:-1]
+    scored = [r for r in rows if any(c != "–" for c in r[OPERATION_COLUMNS:-1])]
+    if metric_headers and scored:
+        quality = Table(title="metrics (value, n videos; FVD: N videos / reference videos)")
+        for h in header[:1] + metric_headers:
+            quality.add_column(h, overflow="fold")
+        for r in scored:
+            quality.add_row(*(r[:1] + r[OPERATION_COLUMNS:-1]))
+        console.print(quality)
+    return [f"{r[0]}: {r[-1]}" for r in rows if r[-1] != OUTCOME_ALL_SENT]
 
 
 def _write_report(run_dir: Path) -> Path | None:

@@ -19,6 +19,10 @@ OUTCOME_ALL_SENT = "all requests sent"
 """Outcome column text for a backend with nothing to report beyond its counts."""
 
 
+OPERATION_COLUMNS = 9
+"""The summary table's columns are: OPERATION_COLUMNS operational ones (backend first), one per metric, then outcome."""
+
+
 def summarise(folder: RunFolder) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the summary table: one row per backend the user asked for (with generations or not)."""
     from vbench_suite.report.build import OUTCOME_UNKNOWN_HEADER
@@ -33,6 +37,7 @@ def summarise(folder: RunFolder) -> tuple[list[str], list[list[str]]]:
     directions = metric_directions(run.scores)
     header = ["backend", "ok", "refused", "failed", OUTCOME_UNKNOWN_HEADER, "unsupported", "latency p50 (s)",
               "latency p90 (s)", "USD per 10 s"]
+    assert len(header) == OPERATION_COLUMNS
     header += [f"{m} {'↑' if directions.get(m) else '↓' if directions.get(m) is False else '?'}" for m in metrics]
     header.append("outcome")
     by_backend = {str(r["backend"]): r for r in ops.to_dict("records")} if len(ops) else {}

@@ -7,6 +7,9 @@
 - Its environment is this process's minus every variable whose name looks like a credential (`SECRET_NAME`),
   except those the user lists; secrets never go into argv (the harness builds argv from a template and a request,
   neither of which holds them).
+- On Linux the command is also asked to receive SIGKILL when the harness dies (`PR_SET_PDEATHSIG`), so a harness
+  killed with SIGKILL (no chance to end the group) does not leave a model running and writing beside the resumed
+  run. That covers the command itself; processes it starts in turn should exit when it does (torchrun's do).
 - stdout and stderr go to files (no pipe can fill up and stall the command); the end of stderr is kept for the
   error message, bounded, with the value of every credential-like variable replaced by `***`.
 - CPU time is the command's own and that of the descendants it waited for (`os.wait4`), so other work of this
@@ -18,6 +21,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +91,28 @@ class ProcessOutcome:
     """End of stderr (of stdout when stderr is empty), redacted, one line, at most `TAIL_CHARS` characters."""
 
 
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGKILL me when the thread that started me exits (Linux).
+    Only a direct system call through an already-loaded function: nothing here may take a lock."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _load_prctl():  # type: ignore[no-untyped-def]
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl()
+
+
 def run_process(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s: float,
                 log_dir: Path) -> ProcessOutcome:
     """Run `argv` in `cwd` until it exits or `timeout_s` passes; its output goes to files in `log_dir`.
@@ -96,7 +122,8 @@ def run_process(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, start_new_session=True)
+                                stderr=err, start_new_session=True,
+                                preexec_fn=_die_with_parent if _PRCTL is not None else None)
     try:
         status, cpu_s, rss = _wait(proc, start + timeout_s)
     except BaseException:
