@@ -40,7 +40,7 @@ BACKEND_OPTIONS = dict(poll_interval_s=0.01, job_deadline_s=3.0, retry_base_dela
 long, so it is short. Every other request goes to backends whose deadline is VBENCH_TEST_JOB_DEADLINE_S (default
 120 s): jobs that take 0.1 s must never miss it, even while a loaded 2-core CI box retries a 5xx poll (they missed a
 1 s deadline there) or the fake's encoder works through the 200 clips queued at create time (a job stays 'running'
-until its file is built; one missed 20 s on a machine with load 6). Only a broken run waits that long.)"""
+until its file is built; one missed 20 s on a machine with load 6). Only a broken run waits that long."""
 
 
 def make_backends(origin: str, deadline_s: float | None = None) -> list:
