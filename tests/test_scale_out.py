@@ -231,7 +231,8 @@ def test_a_ray_address_nothing_answers_at_is_refused_at_once(tmp_path: Path,
         port = s.getsockname()[1]
     for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}", "nonsense"):
         assert main(["run", "--suite", "smoke", "--backend", "reference-shapes", "--out", str(tmp_path / "r"),
-                     "--limit", "1", "--no-score", "--no-progress", "--engine", "ray", "--ray-address", address]) == 2
+                     "--limit", "1", "--no-score", "--no-report", "--no-progress", "--engine", "ray",
+                     "--ray-address", address]) == 2
         err = _error(capsys)
         assert f"--ray-address {address}: " in err and ("nothing answers there" in err or "expected auto" in err)
     assert not (tmp_path / "r").exists()

@@ -72,6 +72,8 @@ class RayEngine:
         self._pools: list[Any] = []
         # A local instance has the capacity it has: what cannot fit is refused up front. A cluster may grow.
         self.strict = address is None
+        if address is not None:
+            _check_reachable(address)  # even when already connected (tests): a wrong address is the user's error
         if ray.is_initialized():
             log.info("--engine ray: using the Ray instance this process is already connected to")
         elif address is None:
@@ -80,7 +82,6 @@ class RayEngine:
                          include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             self._owns_ray = True
         else:
-            _check_reachable(address)
             try:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, ValueError, RuntimeError) as exc:
