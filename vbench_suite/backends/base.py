@@ -10,6 +10,33 @@ from typing import Any, Callable
 
 from vbench_suite.types import Capabilities, Fingerprint, GenerationRequest, GenerationResult
 
+PLACEMENT_OPTIONS = ("num_cpus", "num_gpus", "memory_mb", "actors")
+"""`--option BACKEND.KEY=VALUE` keys that say where a backend runs, not what it makes: they override `resources()`
+(and `actors` the number of instances) under `--engine ray`, never reach the constructor and are not part of the
+fingerprint. Under `--engine local` they are accepted and have no effect."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one instance of a backend needs on the machine that runs it (Ray's scheduling units under `--engine ray`).
+
+    Declare it truthfully: a GPU model declares `num_gpus=1` so it is only placed where a GPU is; an instance
+    declared without GPUs sees none (its CUDA_VISIBLE_DEVICES is emptied) and runs on the CPU.
+    """
+
+    num_cpus: float = 1.0
+    """CPU cores (fractions allowed: a light renderer can share a core)."""
+    num_gpus: float = 0.0
+    """GPUs (fractions allowed: several small models on one GPU)."""
+    memory_mb: float = 0.0
+    """Host memory in MiB reserved for the instance (0: not declared)."""
+
+
+def split_placement_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Backend options -> (constructor options, placement options of `PLACEMENT_OPTIONS`)."""
+    ctor = {k: v for k, v in options.items() if k not in PLACEMENT_OPTIONS}
+    return ctor, {k: v for k, v in options.items() if k in PLACEMENT_OPTIONS}
+
 
 @dataclass
 class GenerationContext:
@@ -82,6 +109,11 @@ class Backend(abc.ABC):
         """Like `not_configured_reason`, but cheap enough for listings: never loads a model or imports torch.
         Default: `not_configured_reason()` (override when that is expensive)."""
         return self.not_configured_reason()
+
+    def resources(self) -> Resources:
+        """What one instance needs (see `Resources`); placement options override it per run. Must be cheap (no
+        model loading). Default: one CPU core."""
+        return Resources()
 
     def estimate_cost_usd(self, request: GenerationRequest) -> float:
         """Upper estimate of what `request` will cost, used by the budget cap before submitting. Local: 0."""

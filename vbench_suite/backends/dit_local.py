@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vbench_suite.backends.base import Backend, GenerationContext
+from vbench_suite.backends.base import Backend, GenerationContext, Resources
 from vbench_suite.backends.compute import CpuMeter
 from vbench_suite.keys import file_sha256
 from vbench_suite.types import (Capabilities, Fingerprint, GenerationRequest, GenerationResult, Latency,
@@ -120,6 +120,12 @@ class DiTLocalBackend(Backend):
         # One conditioning image in i2v / hybrid; keyframes hold whichever of first / last is given (`to_spec`).
         with_image = dataclasses.replace(limits, min_images=1, max_images=1)
         return Capabilities.of({m: with_image if m in ("i2v", "hybrid") else limits for m in MODES})
+
+    def resources(self) -> Resources:
+        """One CPU core, or one GPU when `device` names CUDA (with `device` unset, an instance given a GPU by
+        `--option dit-local.num_gpus=1` uses it, one given none runs on the CPU)."""
+        on_gpu = str(self.device or "").startswith("cuda")
+        return Resources(num_cpus=1.0, num_gpus=1.0 if on_gpu else 0.0)
 
     def not_configured_reason(self) -> str | None:
         try:

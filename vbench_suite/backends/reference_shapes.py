@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vbench_suite.backends.base import Backend, GenerationContext
+from vbench_suite.backends.base import Backend, GenerationContext, Resources
 from vbench_suite.keys import file_sha256
 from vbench_suite.types import (Capabilities, Fingerprint, GenerationRequest, GenerationResult, Latency,
                                 ModeCapabilities)
@@ -30,6 +30,10 @@ class ReferenceShapesBackend(Backend):
 
     name = "reference-shapes"
     max_concurrency = 1
+
+    def resources(self) -> Resources:
+        """A quarter of a core: small numpy renders, so it can share a machine with a model's instances."""
+        return Resources(num_cpus=0.25)
 
     def fingerprint(self) -> Fingerprint:
         from vbench_suite.shapes.render import RENDERER_VERSION  # deferred: the shapes package imports SciPy

@@ -12,6 +12,10 @@ PROBE_DEFAULT = 3
 """Must equal `vbench_suite.drift.probe.DEFAULT_PROBE_PROMPTS` (not imported: `--help` stays light)."""
 REUSE_CHOICES = ("never", "local", "all")
 """Must equal `vbench_suite.runner.generate.REUSE_POLICIES` (not imported: `--help` stays light)."""
+ENGINE_CHOICES = ("local", "ray")
+"""Must equal `vbench_suite.runner.engines.ENGINES`."""
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+"""Must equal `vbench_suite.device.DEVICE_CHOICES`."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -55,6 +59,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="backend option, e.g. dit-local.steps=20 (repeatable)")
     p.add_argument("--index", type=Path, default=None, help="SQLite index (default: index.sqlite beside --out)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--engine", choices=ENGINE_CHOICES, default="local",
+                   help="where backends and metrics run: local (this process, default) or ray (Ray actors on this "
+                        "machine or a cluster; docs/scale-out.md). Records and run folder are the same either way")
+    p.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+                   help="--engine ray: join this cluster (default: start a local Ray instance for the command)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                   help="where scoring runs: auto (CUDA when present, default), cpu or cuda")
+    p.add_argument("--score-actors", type=positive_int, default=None,
+                   help="--engine ray: scoring actors (default: one per GPU when scoring on GPUs, else one per CPU)")
     return p
 
 
@@ -79,7 +92,9 @@ def _run(args: argparse.Namespace) -> int:
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None,
         backend_options=parse_backend_options(args.option), index_path=args.index, limit=args.limit,
         categories=tuple(args.categories), tags=tuple(args.tags), prompt_ids=tuple(args.prompt_ids),
-        reuse=args.reuse, score=args.score, fit_requests=args.fit_requests, probe=args.probe)
+        reuse=args.reuse, score=args.score, fit_requests=args.fit_requests, engine=args.engine,
+        ray_address=args.ray_address, device=args.device, score_actors=args.score_actors,
+        probe=args.probe)
     _validate_names(config)
     console = Console(stderr=True)
     outcome = _run_with_progress(config, console, args.progress)

@@ -53,7 +53,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fvd-profile", default="tf", choices=("tf", "crop"),
                    help="FVD preprocessing profile (tf: original TF FVD, default)")
     p.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS trunk (default alex)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where scoring runs: auto (CUDA when present, default), cpu or cuda")
     p.add_argument("--cache-dir", default=None, help="feature cache (default $VBENCH_CACHE_DIR or the user cache dir)")
     return p
 
@@ -245,6 +246,7 @@ def _anything_scored(records: Sequence[Any]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vbench_suite.device import resolve_device
     from vbench_suite.metrics import resolve_metric_names, score_items
     from vbench_suite.metrics.base import ScoringContext
     from vbench_suite.metrics.common import default_cache_dir
@@ -266,7 +268,8 @@ def run(args: argparse.Namespace) -> int:
                                           "clipsim": {"weights": args.clip_weights} if args.clip_weights else {}}
     for n in ("lpips_ref", "lpips_temporal", "lpips_diversity"):
         options[n] = {"net": args.lpips_net}
-    ctx = ScoringContext(cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(), device=args.device,
+    ctx = ScoringContext(cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
+                         device=resolve_device(args.device),
                          reference_videos=ref_videos, reference_id=str(reference) if reference else "",
                          options=options)
     records = score_items(items, names, ctx)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vbench_suite.errors import MetricUnavailable, UnknownNameError, UserError
@@ -15,7 +15,7 @@ from vbench_suite.metrics.base import Metric, MetricInfo, ScoringContext, Scorin
 from vbench_suite.types import ScoreRecord
 
 __all__ = ["METRICS", "METRIC_GROUPS", "Metric", "MetricInfo", "ScoringContext", "ScoringItem", "available_metrics",
-           "create_metric", "metric_class", "resolve_metric_names", "score_items"]
+           "create_metric", "metric_class", "resolve_metric_names", "score_items", "score_with"]
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +93,23 @@ def score_items(items: Sequence[ScoringItem], metric_names: Sequence[str], ctx: 
     """
     records: list[ScoreRecord] = []
     for name in resolve_metric_names(metric_names):
-        try:
-            metric = create_metric(name, **dict(ctx.options.get(name) or {}))
-            records.extend(metric.score(items, ctx))
-        except MetricUnavailable as exc:
-            records.append(_failure(name, "unavailable", str(exc)))
-        except UserError as exc:
-            records.append(_failure(name, "error", str(exc)))
-        except ImportError as exc:
-            records.append(_failure(name, "unavailable", f"cannot import the metric's code: {exc}"))
-        except Exception as exc:  # a bug or an environment problem in one metric must not lose the others
-            log.exception("metric %s failed", name)
-            records.append(_failure(name, "error", f"{type(exc).__name__}: {exc}"))
+        options = dict(ctx.options.get(name) or {})
+        records.extend(score_with(name, lambda name=name, options=options: create_metric(name, **options), items, ctx))
     return records
+
+
+def score_with(name: str, make: Callable[[], Metric], items: Sequence[ScoringItem],
+               ctx: ScoringContext) -> list[ScoreRecord]:
+    """`make().score(items, ctx)` for the metric registered as `name`, with a metric that cannot be built or run
+    turned into one record exactly as `score_items` does (engines that build metrics elsewhere use this)."""
+    try:
+        return list(make().score(items, ctx))
+    except MetricUnavailable as exc:
+        return [_failure(name, "unavailable", str(exc))]
+    except UserError as exc:
+        return [_failure(name, "error", str(exc))]
+    except ImportError as exc:
+        return [_failure(name, "unavailable", f"cannot import the metric's code: {exc}")]
+    except Exception as exc:  # a bug or an environment problem in one metric must not lose the others
+        log.exception("metric %s failed", name)
+        return [_failure(name, "error", f"{type(exc).__name__}: {exc}")]

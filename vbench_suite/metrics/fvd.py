@@ -18,12 +18,13 @@ and a bootstrap interval, because the estimator is biased upward at small N: FVD
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
 import os
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import combinations
 from pathlib import Path
@@ -46,6 +47,8 @@ FVD_VERSION = 1
 """Bump when anything that changes FVD features changes (invalidates cached reference statistics)."""
 FEATURE_DIM = 400
 I3D_MIN_FRAMES = 9
+DEFAULT_DECODE_WORKERS = 1
+"""Threads decoding ahead of I3D by default (`benchmarks/bench_ray.py` measures 0, 1 and 2)."""
 
 ResizeMode = Literal["tf1_bilinear_224", "shortside_bilinear_centercrop_224"]
 ClipPolicy = Literal["first", "middle", "uniform"]
@@ -340,6 +343,82 @@ class ReferenceFeatures:
     """True when read from the on-disk cache."""
 
 
+@dataclass
+class FeatureShard:
+    """I3D logits of some videos (`FVD.features`): what a worker sends back for the records to be built elsewhere."""
+
+    features: np.ndarray
+    """(len(ok), 400) float32 logits, in the order of `ok`."""
+    ok: list[int]
+    """Indices (into the paths given) of the usable videos, ascending."""
+    bad: list[tuple[int, str]]
+    """(index, reason) of the videos that could not be used."""
+    meta: list[dict[str, Any]]
+    """Decode facts per path ({} for failures)."""
+
+    @classmethod
+    def concat(cls, shards: Sequence[FeatureShard], sizes: Sequence[int]) -> FeatureShard:
+        """Shards of consecutive slices of one path list (slice i has `sizes[i]` paths) -> the shard of the list."""
+        feats, ok, bad, meta, offset = [], [], [], [], 0
+        for shard, size in zip(shards, sizes, strict=True):
+            feats.append(shard.features)
+            ok += [offset + i for i in shard.ok]
+            bad += [(offset + i, reason) for i, reason in shard.bad]
+            meta += shard.meta
+            offset += size
+        out = np.concatenate(feats) if feats else np.zeros((0, FEATURE_DIM), np.float32)
+        return cls(out, ok, bad, meta)
+
+
+def load_reference_cache(path: Path) -> ReferenceFeatures | None:
+    """The cached reference features at `path` (see `FVD.reference_cache_file`), or None."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        errs = json.loads(str(z["errors"]))
+        return ReferenceFeatures(z["features"].astype(np.float32), [tuple(e) for e in errs], cached=True)
+
+
+def save_reference_cache(path: Path, features: np.ndarray, errors: list[tuple[str, str]],
+                         profile: FVDProfile) -> ReferenceFeatures:
+    """Cache reference features (atomically) and return them as `ReferenceFeatures` (not marked cached)."""
+    _save_npz_atomic(path, features=features.astype(np.float32), errors=np.array(json.dumps(errors)),
+                     profile=np.array(json.dumps(profile.to_dict())))
+    return ReferenceFeatures(features, errors)
+
+
+def _decoded(paths: Sequence[str], profile: FVDProfile, workers: int) -> Iterator[Any]:
+    """`stream_clip(path, profile)` for each path in order, or the exception it raised; with `workers` > 0, up to
+    2 x workers clips ahead are decoded by that many threads (PyAV and the resize release the GIL) while the caller
+    runs the model."""
+    if workers <= 0:
+        for path in paths:
+            try:
+                yield stream_clip(path, profile)
+            except Exception as exc:  # noqa: BLE001 - the caller turns it into this file's reason
+                yield exc
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path: str) -> Any:
+        try:
+            return stream_clip(path, profile)
+        except Exception as exc:  # noqa: BLE001 - as above
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fvd-decode") as pool:
+        window: deque[Any] = deque()
+        it = iter(paths)
+        for path in itertools.islice(it, 2 * workers):
+            window.append(pool.submit(one, path))
+        while window:
+            out = window.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                window.append(pool.submit(one, nxt))
+            yield out
+
+
 def _save_npz_atomic(path: Path, **arrays: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
@@ -359,10 +438,16 @@ class FVD(Metric):
 
     def __init__(self, profile: str = "tf", *, num_frames: int | None = None, clip_policy: str | None = None,
                  fps: float | None = None, weights: str | None = None, batch_size: int = 4, bootstrap: int = 200,
-                 fd_inf: bool = True, seed: int = 0, device: str | None = None) -> None:
+                 fd_inf: bool = True, seed: int = 0, device: str | None = None,
+                 decode_workers: int = DEFAULT_DECODE_WORKERS) -> None:
+        """`decode_workers`: threads decoding and resizing the next clips while I3D runs on the current batch (0:
+        decode in line, one clip after the other); the features do not depend on it."""
         self.profile = make_profile(profile, num_frames=num_frames, clip_policy=clip_policy, fps=fps)
         self.weights, self.batch_size, self.bootstrap = weights, batch_size, int(bootstrap)
         self.fd_inf, self.seed, self.device = bool(fd_inf), int(seed), device
+        if int(decode_workers) < 0:
+            raise ConfigError(f"FVD decode_workers must be >= 0, got {decode_workers}")
+        self.decode_workers = int(decode_workers)
         self._extractor: I3DFeatureExtractor | None = None
 
     def extractor(self, ctx: ScoringContext) -> I3DFeatureExtractor:
@@ -371,10 +456,10 @@ class FVD(Metric):
                                                   weights=self.weights, batch_size=self.batch_size)
         return self._extractor
 
-    def _features(self, paths: Sequence[str], ctx: ScoringContext
-                  ) -> tuple[np.ndarray, list[int], list[tuple[int, str]], list[dict[str, Any]]]:
-        """Logits (n_ok, 400) of the usable files, their indices, (index, reason) for the others, and decode facts
-        per file ({} for failures). Clips go through I3D in batches of `batch_size` as soon as enough are ready."""
+    def features(self, paths: Sequence[str], ctx: ScoringContext) -> FeatureShard:
+        """Logits of the usable files among `paths`, which files could not be used and why, and decode facts per
+        file. Clips go through I3D in batches of `batch_size` as soon as enough are ready; with `decode_workers`,
+        the next clips are decoded meanwhile. Raises `MetricUnavailable` when the I3D weights are missing."""
         ext = self.extractor(ctx)
         feats: list[np.ndarray] = []
         ok: list[int] = []
@@ -388,48 +473,62 @@ class FVD(Metric):
                 ok.extend(i for i, _ in pending)
                 pending.clear()
 
-        for i, path in enumerate(paths):
-            try:
-                clip, facts = stream_clip(path, self.profile)
-            except MetricUnavailable:
-                raise
-            except Exception as exc:  # bad, too short, unknown fps, or anything else: skip this file only
+        for i, (path, outcome) in enumerate(zip(paths, _decoded(paths, self.profile, self.decode_workers))):
+            if isinstance(outcome, BaseException):
+                exc = outcome
+                if isinstance(exc, MetricUnavailable):
+                    raise exc
                 if not isinstance(exc, (VideoError, ValueError, MemoryError)):
-                    log.exception("fvd: cannot use %s", path)
+                    log.error("fvd: cannot use %s", path, exc_info=exc)
                 known = ItemError(str(exc)) if isinstance(exc, ValueError) else exc   # "too short" is the reason
                 bad.append((i, failure_reason(str(path), known)))
                 meta.append({})
                 continue
+            clip, facts = outcome
             meta.append(facts)
             pending.append((i, clip))   # keep only the preprocessed clip in memory
             if len(pending) >= ext.batch_size:
                 flush()
         flush()
         out = np.concatenate(feats) if feats else np.zeros((0, FEATURE_DIM), np.float32)
-        return out, ok, bad, meta
+        return FeatureShard(out, ok, bad, meta)
 
     def reference_features(self, ctx: ScoringContext) -> ReferenceFeatures:
         """Features of `ctx.reference_videos`, from the cache when the same files were seen under this profile."""
-        paths = sorted(str(p) for p in ctx.reference_videos)
-        key = reference_cache_key(paths, self.profile)
-        cache = Path(ctx.cache_dir) / "fvd" / f"ref-{key[:40]}.npz"
-        if cache.is_file():
-            with np.load(cache, allow_pickle=False) as z:
-                errs = json.loads(str(z["errors"]))
-                return ReferenceFeatures(z["features"].astype(np.float32), [tuple(e) for e in errs], cached=True)
-        feats, _, bad, _ = self._features(paths, ctx)
-        errors = [(paths[i], reason) for i, reason in bad]
-        _save_npz_atomic(cache, features=feats.astype(np.float32), errors=np.array(json.dumps(errors)),
-                         profile=np.array(json.dumps(self.profile.to_dict())))
-        return ReferenceFeatures(feats, errors)
+        cache = self.reference_cache_file(ctx)
+        cached = load_reference_cache(cache)
+        if cached is not None:
+            return cached
+        paths = self.reference_paths(ctx)
+        shard = self.features(paths, ctx)
+        return save_reference_cache(cache, shard.features, [(paths[i], reason) for i, reason in shard.bad],
+                                    self.profile)
+
+    def reference_paths(self, ctx: ScoringContext) -> list[str]:
+        """The reference videos in the order their features are stacked (sorted paths)."""
+        return sorted(str(p) for p in ctx.reference_videos)
+
+    def reference_cache_file(self, ctx: ScoringContext) -> Path:
+        """Where the reference set's features under this profile are cached (content hash of the files)."""
+        key = reference_cache_key(self.reference_paths(ctx), self.profile)
+        return Path(ctx.cache_dir) / "fvd" / f"ref-{key[:40]}.npz"
 
     def score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
         bound_heap_growth()                 # frame-sized buffers come and go per frame: keep RSS flat
-        pid = self.profile.id
         try:
-            feats, ok, bad, meta = self._features([it.video_path for it in items], ctx)
+            shard = self.features([it.video_path for it in items], ctx)
         except MetricUnavailable as exc:
-            return [unavailable(self.info, str(exc), pid)]
+            return [unavailable(self.info, str(exc), self.profile.id)]
+        return self.records_from_features(items, shard, ctx, self.reference_features)
+
+    def records_from_features(self, items: Sequence[ScoringItem], shard: FeatureShard, ctx: ScoringContext,
+                              reference: Callable[[ScoringContext], ReferenceFeatures]) -> list[ScoreRecord]:
+        """The records `score` returns, from the items' features (`features` of their paths, in item order) and a
+        function giving the reference set's features (called only when the context names a reference set).
+        Splitting the work this way lets features be computed anywhere (several processes or machines) and the
+        records built once from all of them: the value is the same as from one `score` call."""
+        pid = self.profile.id
+        feats, ok, bad, meta = shard.features, shard.ok, shard.bad, shard.meta
         records: list[ScoreRecord] = [record(self.info, "error", reason=reason, profile=pid, item=items[i])
                                       for i, reason in bad]
         by_index = {i: feats[j] for j, i in enumerate(ok)}
@@ -442,7 +541,7 @@ class FVD(Metric):
                   "decode_fps": fps_seen}
 
         if ctx.reference_videos:
-            ref = self.reference_features(ctx)
+            ref = reference(ctx)
             ref_extra = {"n_real_skipped": len(ref.errors), "reference_cached": ref.cached,
                          "reference_errors": [f"{p}: {r}" if not r.startswith(p) else r for p, r in ref.errors][:20]}
             backends = sorted(groups) or [""]

@@ -448,14 +448,18 @@ class LPIPSDiversity(_LPIPSMetric):
             t += n
         return total, t
 
-    def _score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
-        records: list[ScoreRecord] = []
+    def independent_groups(self, items: Sequence[ScoringItem]) -> list[list[ScoringItem]]:
+        """The (backend, prompt) groups of two or more samples, in the order `score` reports them. Each is scored
+        on its own, so scoring the groups separately (e.g. on several workers) gives the records of one call."""
         groups: dict[tuple[str, str], list[ScoringItem]] = defaultdict(list)
         for it in items:
             groups[(it.backend, it.prompt_id)].append(it)
-        for (backend, prompt_id), members in sorted(groups.items()):
-            if len(members) < 2:
-                continue
+        return [members for _, members in sorted(groups.items()) if len(members) >= 2]
+
+    def _score(self, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
+        records: list[ScoreRecord] = []
+        for members in self.independent_groups(items):
+            backend, prompt_id = members[0].backend, members[0].prompt_id
             common = {"backend": backend, "prompt_id": prompt_id, "category": members[0].category,
                       "simulated": any(m.simulated for m in members)}
             try:

@@ -10,9 +10,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vbench_suite.backends import Backend, create_backend
+from vbench_suite.backends import Backend
+from vbench_suite.backends.base import PLACEMENT_OPTIONS, split_placement_options
 from vbench_suite.errors import ConfigError, UserError
 from vbench_suite.runner.budget import BudgetGate, possibly_billed_by_key
+from vbench_suite.device import DEVICE_CHOICES
+from vbench_suite.runner.engines import ENGINES, Engine, open_engine
 from vbench_suite.runner.environment import harness_info, hardware, library_versions
 from vbench_suite.runner.generate import REUSE_POLICIES, GenerationStats, run_generation
 from vbench_suite.runner.plan import REFERENCE_ROLE, WorkItem, plan_work
@@ -20,7 +23,7 @@ from vbench_suite.runner.select import Selection, select_prompts, selection_reco
 from vbench_suite.store.index import default_index_path, import_run
 from vbench_suite.store.lock import hold_run_folder
 from vbench_suite.store.run_folder import RunFolder, utc_now
-from vbench_suite.suites import PromptSet, load_suite
+from vbench_suite.suites import PromptItem, PromptSet, load_suite
 from vbench_suite.types import ScoreRecord
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,16 @@ class RunConfig:
     probe: int = 0
     """Reproducibility probe: replay this many prompts per backend with the same request and seed after generating
     (0: no probe; see `vbench_suite.drift.probe`). Replays are paid requests like any other and obey the budget."""
+    engine: str = "local"
+    """Where backends and metrics run: 'local' (this process) or 'ray' (Ray actors; docs/scale-out.md). The run
+    folder, its records and the index are the same either way, written by this process."""
+    ray_address: str | None = None
+    """--engine ray: the cluster to join ('auto', 'HOST:PORT' or 'ray://HOST:PORT'); None starts a local Ray
+    instance for the run."""
+    device: str = "auto"
+    """Where scoring runs: 'auto' (CUDA when present), 'cpu' or 'cuda'. Backends take their own `device` option."""
+    score_actors: int | None = None
+    """--engine ray: scoring actors (None: one per GPU when scoring on GPUs, else one per CPU core)."""
 
 
 @dataclass
@@ -100,33 +113,40 @@ def run_benchmark(config: RunConfig, on_progress: Callable[[str, int, int], None
     selection = Selection(config.categories, config.tags, config.prompt_ids, config.limit)
     suite = select_prompts(full_suite, selection)
     _check_config(config)
-    with hold_run_folder(config.out):
-        return _run_locked(config, full_suite, suite, selection, on_progress, on_score_progress)
+    with hold_run_folder(config.out), open_engine(config.engine, ray_address=config.ray_address,
+                                                  score_actors=config.score_actors, device=config.device) as engine:
+        return _run_locked(config, full_suite, suite, selection, on_progress, on_score_progress, engine)
 
 
 def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, selection: Selection,
                 on_progress: Callable[[str, int, int], None] | None,
-                on_score_progress: Callable[[str, int, int], None] | None) -> RunOutcome:
+                on_score_progress: Callable[[str, int, int], None] | None, engine: Engine) -> RunOutcome:
     """`run_benchmark` once the run folder is owned by this process."""
     folder = RunFolder(config.out)
     index_path = config.index_path or default_index_path(folder.path)
     for path in folder.remove_temp_files():
         log.info("removed %s, left by an interrupted run", path)
 
-    backends, skipped = _create_backends(config)
+    reference_items = _reference_items(config, suite)
+    helper = (REFERENCE_BACKEND,) if reference_items and REFERENCE_BACKEND not in config.backends else ()
+    backends, skipped, helpers = _create_backends(config, engine, helper)
     if not backends:
+        for backend in helpers.values():
+            backend.close()
         reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         raise UserError(f"No backend can run ({reasons}).")
     meta, old_fingerprints = _init_run_folder(folder, config, suite, backends, skipped,
                                               selection_record(full_suite, suite, selection))
     inputs_dir = folder.path / "inputs"
     probes: dict[str, Any] = {}
+    all_backends = {**backends, **helpers}
     try:
         work: list[WorkItem] = []
         for name, backend in backends.items():
             work += plan_work(suite, name, backend.fingerprint(), config.samples, config.seed, inputs_dir,
                               capabilities=backend.capabilities() if config.fit_requests else None)
-        reference_work = _reference_work(config, suite, backends, inputs_dir)
+        reference_work = _reference_work(config, suite, all_backends.get(REFERENCE_BACKEND), reference_items,
+                                         inputs_dir)
         totals: dict[str, int] = {}
         for w in work + reference_work:
             totals[w.backend] = totals.get(w.backend, 0) + 1
@@ -135,9 +155,6 @@ def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, sele
         # whose answer was lost may have been billed too, so their upper estimates count as spent.
         spent = sum(folder.billed_usd().values()) + sum(possibly_billed_by_key(folder.all_generations()).values())
         budget = BudgetGate(config.budget_usd, spent_usd=spent)
-        all_backends = dict(backends)
-        if reference_work and REFERENCE_BACKEND not in all_backends:
-            all_backends[REFERENCE_BACKEND] = create_backend(REFERENCE_BACKEND)
         stats = run_generation(folder, all_backends, work + reference_work, suite_name=suite.name,
                                suite_version=suite.version, budget=budget, concurrency=config.concurrency,
                                index_path=index_path, on_progress=progress, reuse=config.reuse)
@@ -147,7 +164,8 @@ def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, sele
             probes = run_probe(folder, backends, work, config.probe, budget=budget, concurrency=config.concurrency,
                                suite_name=suite.name, suite_version=suite.version)
     finally:
-        for backend in backends.values():
+        # Before scoring: under --engine ray this stops the generation actors, whose reservations scoring needs.
+        for backend in all_backends.values():
             backend.close()
     if budget.refused:
         log.warning("%d requests were not submitted: the budget cap of %.2f USD would have been exceeded",
@@ -161,7 +179,7 @@ def _run_locked(config: RunConfig, full_suite: PromptSet, suite: PromptSet, sele
 
     scored: dict[str, int] = {}
     if config.score:
-        scored = _score(folder, config, suite, selection, on_score_progress)
+        scored = _score(folder, config, suite, selection, on_score_progress, engine)
     import_run(index_path, folder.path)
     return RunOutcome(folder.path, stats, skipped, scored, index_path)
 
@@ -172,6 +190,14 @@ def _check_config(config: RunConfig) -> None:
         raise UserError(f"--samples must be at least 1, got {config.samples}")
     if config.reuse not in REUSE_POLICIES:
         raise ConfigError(f"--reuse must be one of {', '.join(REUSE_POLICIES)}, got '{config.reuse}'")
+    if config.engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got '{config.engine}'")
+    if config.ray_address and config.engine != "ray":
+        raise ConfigError("--ray-address is only used with --engine ray; add --engine ray or drop --ray-address")
+    if config.device not in DEVICE_CHOICES and not config.device.startswith("cuda:"):
+        raise ConfigError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got '{config.device}'")
+    if config.score_actors is not None and config.score_actors < 1:
+        raise ConfigError(f"--score-actors must be at least 1, got {config.score_actors}")
     for path in (config.out, *config.out.parents):
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--out {config.out}: {path} is a file, not a folder; give a new folder path "
@@ -207,29 +233,37 @@ def backend_option_names(cls: type) -> list[str] | None:
 
 
 def check_backend_options(name: str, options: dict[str, Any]) -> None:
-    """Raise `ConfigError` naming an option the backend `name` does not take, a close match and the valid ones."""
-    from vbench_suite.backends import backend_class
+    """Raise `ConfigError` naming an option the backend `name` does not take, a close match and the valid ones.
 
+    Placement options (`backends.base.PLACEMENT_OPTIONS`: num_cpus, num_gpus, memory_mb, actors) are taken by every
+    backend and checked for their value."""
+    from vbench_suite.backends import backend_class
+    from vbench_suite.runner.engines.placement import check_placement_options
+
+    ctor, placement = split_placement_options(options)
+    check_placement_options(name, placement)
     valid = backend_option_names(backend_class(name))
     if valid is None:
         return
-    for key in options:
+    for key in ctor:
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(key, [*valid, *PLACEMENT_OPTIONS], n=1, cutoff=0.6)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"backend '{name}' has no option '{key}'.{hint} Valid options: "
-                              f"{', '.join(valid) or '(none)'}")
+                              f"{', '.join(valid) or '(none)'}; placement (--engine ray): "
+                              f"{', '.join(PLACEMENT_OPTIONS)}")
 
 
-def _create_backends(config: RunConfig) -> tuple[dict[str, Backend], dict[str, str]]:
+def _create_backends(config: RunConfig, engine: Engine, helpers: tuple[str, ...] = ()
+                     ) -> tuple[dict[str, Backend], dict[str, str], dict[str, Backend]]:
+    """The run's configured backends, the reasons of those that cannot run here (closed again), and the helper
+    backends the run needs without benchmarking them (the FVD reference renderer), all built by `engine` at once."""
+    specs = {name: dict(config.backend_options.get(name, {})) for name in dict.fromkeys(config.backends)}
+    created = engine.create_backends({**specs, **{name: {} for name in helpers}})
     backends: dict[str, Backend] = {}
     skipped: dict[str, str] = {}
-    for name in dict.fromkeys(config.backends):  # de-duplicated, order kept
-        options = config.backend_options.get(name, {})
-        try:
-            backend = create_backend(name, **options)
-        except (TypeError, ValueError) as exc:  # e.g. a value of the wrong type
-            raise ConfigError(f"backend '{name}' rejected options {sorted(options)}: {exc}") from None
+    for name in specs:
+        backend = created[name]
         reason = backend.not_configured_reason()
         if reason is not None:
             skipped[name] = reason
@@ -237,20 +271,23 @@ def _create_backends(config: RunConfig) -> tuple[dict[str, Backend], dict[str, s
             backend.close()
             continue
         backends[name] = backend
-    return backends, skipped
+    return backends, skipped, {name: created[name] for name in helpers}
 
 
-def _reference_work(config: RunConfig, suite: PromptSet, backends: dict[str, Backend],
+def _reference_items(config: RunConfig, suite: PromptSet) -> tuple[PromptItem, ...]:
+    """The prompts of the FVD reference set for shapes-world suites (none when not scoring or not applicable)."""
+    if not config.score or suite.fvd_reference != SHAPES_REFERENCE:
+        return ()
+    # The reference is the shapes world's own rendering of the prompt: plain text-to-video, no conditioning.
+    return tuple(dataclasses.replace(it, mode="t2v", image=None, first_frame=None, last_frame=None)
+                 for it in suite.items if it.shapes)
+
+
+def _reference_work(config: RunConfig, suite: PromptSet, reference: Backend | None, items: tuple[PromptItem, ...],
                     inputs_dir: Path) -> list[WorkItem]:
     """FVD reference set for shapes-world suites: fresh renders of the suite's shapes prompts under their own seeds."""
-    if not config.score or suite.fvd_reference != SHAPES_REFERENCE:
+    if not items or reference is None:
         return []
-    # The reference is the shapes world's own rendering of the prompt: plain text-to-video, no conditioning.
-    items = tuple(dataclasses.replace(it, mode="t2v", image=None, first_frame=None, last_frame=None)
-                  for it in suite.items if it.shapes)
-    if not items:
-        return []
-    reference = backends.get(REFERENCE_BACKEND) or create_backend(REFERENCE_BACKEND)
     return plan_work(suite, REFERENCE_BACKEND, reference.fingerprint(), config.reference_samples, config.seed,
                      inputs_dir, role=REFERENCE_ROLE, seed_namespace="fvd-reference/", items=items)
 
@@ -365,7 +402,7 @@ def _is_unsupported(result: dict[str, Any]) -> bool:
 
 
 def _score(folder: RunFolder, config: RunConfig, suite: PromptSet, selection: Selection,
-           on_progress: Callable[[str, int, int], None] | None) -> dict[str, int]:
+           on_progress: Callable[[str, int, int], None] | None, engine: Engine) -> dict[str, int]:
     from vbench_suite.metrics import available_metrics
     from vbench_suite.metrics.base import ScoringContext
     from vbench_suite.paths import cache_dir
@@ -389,9 +426,9 @@ def _score(folder: RunFolder, config: RunConfig, suite: PromptSet, selection: Se
         folder.append_scores([_fvd_not_applicable(not_applicable).to_dict()])
         written["fvd"] = 1
     # In a run, items without a conditioning image (t2v) have nothing to compare with: no lpips_ref row for them.
-    ctx = ScoringContext(cache_dir=cache_dir(), reference_videos=refs, reference_id=ref_id,
+    ctx = ScoringContext(cache_dir=cache_dir(), device=config.device, reference_videos=refs, reference_id=ref_id,
                          options={"lpips_ref": {"unpaired": "skip"}})
-    return {**written, **run_scoring(folder, names, ctx, on_progress=on_progress)}
+    return {**written, **run_scoring(folder, names, ctx, on_progress=on_progress, scorer=engine.scorer())}
 
 
 def _no_shapes_reference_reason(suite: PromptSet, selection: Selection) -> str:

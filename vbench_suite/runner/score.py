@@ -1,8 +1,10 @@
 """The scoring stage: score a run's finished videos with the same code as `vbench-suite score`."""
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from vbench_suite.metrics import create_metric, score_items
 from vbench_suite.metrics.base import ScoringContext, ScoringItem
@@ -42,16 +44,20 @@ SCORE_CHUNK = 4
 
 
 def run_scoring(folder: RunFolder, metric_names: Sequence[str], ctx: ScoringContext,
-                on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+                on_progress: Callable[[str, int, int], None] | None = None,
+                scorer: Scorer | None = None) -> dict[str, int]:
     """Score what is not scored yet and append the records. Returns records written per metric.
 
     Video-scope metrics score only videos without a record for that metric, a few at a time, appending each
-    chunk's records as they exist (a kill loses at most one chunk); set-scope metrics (FVD) are recomputed whenever
-    any video is new, and their latest records supersede older ones. A video is identified by its key *and* the
-    sha256 of its file (stored in each score record), so a video replaced after damage is scored again.
-    `on_progress(metric, n_done_increment, total)` reports videos done per metric (set-scope: all at once).
+    chunk's records as they exist (a kill loses at most the chunks in flight); set-scope metrics (FVD) are
+    recomputed whenever any video is new, and their latest records supersede older ones. A video is identified by
+    its key *and* the sha256 of its file (stored in each score record), so a video replaced after damage is scored
+    again. `on_progress(metric, n_done_increment, total)` reports videos done per metric (set-scope: all at once).
+    `scorer` runs the metrics (default: `LocalScorer`, in this process; `--engine ray` passes one that spreads
+    the work over Ray actors); what it returns, not where it ran, decides the records.
     """
     progress = on_progress or (lambda metric, n, total: None)
+    scorer = scorer or LocalScorer()
     items = scoring_items(folder)
     shas = video_shas(folder)
     done = scored_videos(folder, shas)
@@ -62,16 +68,67 @@ def run_scoring(folder: RunFolder, metric_names: Sequence[str], ctx: ScoringCont
         if not todo:
             continue
         if scope == "video":
-            n = _score_in_chunks(folder, name, todo, ctx, lambda k, t=len(todo), m=name: progress(m, k, t), shas)
+            n = _score_in_chunks(folder, name, todo, ctx, lambda k, t=len(todo), m=name: progress(m, k, t), shas,
+                                 scorer)
         else:
             progress(name, 0, len(items))
-            records = score_items(items, [name], ctx)
+            records = scorer.score_set(name, items, ctx)
             folder.append_scores(_with_sha(r, shas) for r in records)
             progress(name, len(items), len(items))
             n = len(records)
         written[name] = n
         log.info("scored %s: %d records", name, n)
     return written
+
+
+class Scorer(Protocol):
+    """Runs metrics over items for `run_scoring`; the local and Ray engines each have one."""
+
+    def score_chunks(self, name: str, items: Sequence[ScoringItem], ctx: ScoringContext,
+                     size: int) -> Iterator[tuple[Sequence[ScoringItem], list[ScoreRecord]]]:
+        """Score a video-scope metric `size` items at a time; yield (the items covered, their records) as each part
+        finishes, in any order, until every item is covered."""
+        ...
+
+    def score_set(self, name: str, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
+        """Score a set-scope metric over all `items` at once (records as `metrics.score_items` gives them)."""
+        ...
+
+
+class LocalScorer:
+    """Scores in this process (the local engine): one metric instance per metric, its model loaded once.
+
+    `ctx.device` 'auto' is resolved here (CUDA when present)."""
+
+    def score_chunks(self, name: str, items: Sequence[ScoringItem], ctx: ScoringContext,
+                     size: int) -> Iterator[tuple[Sequence[ScoringItem], list[ScoreRecord]]]:
+        """If the metric cannot be built or raises, the rest goes through `score_items`, which turns the problem
+        into records exactly as `vbench-suite score` does."""
+        ctx = _resolved(ctx)
+        try:
+            metric = create_metric(name, **dict(ctx.options.get(name) or {}))
+        except Exception:  # noqa: BLE001 - score_items records why
+            metric = None
+        for start in range(0, len(items), size):
+            chunk = items[start:start + size]
+            try:
+                if metric is None:
+                    raise RuntimeError("metric could not be built")
+                records = metric.score(chunk, ctx)
+            except Exception:  # noqa: BLE001 - see docstring
+                yield items[start:], score_items(items[start:], [name], ctx)
+                return
+            yield chunk, records
+
+    def score_set(self, name: str, items: Sequence[ScoringItem], ctx: ScoringContext) -> list[ScoreRecord]:
+        return score_items(items, [name], _resolved(ctx))
+
+
+def _resolved(ctx: ScoringContext) -> ScoringContext:
+    from vbench_suite.device import resolve_device
+
+    device = resolve_device(ctx.device)
+    return ctx if device == ctx.device else dataclasses.replace(ctx, device=device)
 
 
 def video_shas(folder: RunFolder) -> dict[str, str | None]:
@@ -106,29 +163,16 @@ def _with_sha(record: ScoreRecord, shas: dict[str, str | None]) -> dict[str, obj
 
 
 def _score_in_chunks(folder: RunFolder, name: str, items: Sequence[ScoringItem], ctx: ScoringContext,
-                     advance: Callable[[int], None], shas: dict[str, str | None]) -> int:
-    """Score a per-video metric chunk by chunk with one metric instance (its model loads once). Returns records
-    written. If the metric cannot be built or raises, the rest goes through `score_items`, which turns the problem
-    into records exactly as `vbench-suite score` does.
+                     advance: Callable[[int], None], shas: dict[str, str | None], scorer: Scorer) -> int:
+    """Score a per-video metric chunk by chunk (`scorer.score_chunks`), appending each chunk's records as they come.
+    Returns records written.
 
     'unavailable' records describe a whole batch (e.g. lpips_ref: "no video has a paired reference"), so a chunk's
     verdict is kept back and written only when no chunk produced a value: the result does not depend on chunking.
     """
-    try:
-        metric = create_metric(name, **dict(ctx.options.get(name) or {}))
-    except Exception:  # noqa: BLE001 - score_items records why
-        metric = None
     written = 0
     held: dict[str, ScoreRecord] = {}
-    for start in range(0, len(items), SCORE_CHUNK):
-        chunk = items[start:start + SCORE_CHUNK]
-        try:
-            if metric is None:
-                raise RuntimeError("metric could not be built")
-            records = metric.score(chunk, ctx)
-        except Exception:  # noqa: BLE001 - see docstring
-            records = score_items(items[start:], [name], ctx)
-            chunk = items[start:]
+    for chunk, records in scorer.score_chunks(name, items, ctx, SCORE_CHUNK):
         for r in records:
             if r.status == "unavailable":
                 held.setdefault(r.reason or "", r)
@@ -136,8 +180,6 @@ def _score_in_chunks(folder: RunFolder, name: str, items: Sequence[ScoringItem],
         folder.append_scores(_with_sha(r, shas) for r in kept)
         written += len(kept)
         advance(len(chunk))
-        if start + len(chunk) >= len(items):
-            break
     if not written and held:
         folder.append_scores(_with_sha(r, shas) for r in held.values())
         written = len(held)
