@@ -1,6 +1,7 @@
 """The Ray engine against the local engine on the same work, from one run: items/s and Ray's overhead per item.
 
     python benchmarks/bench_ray.py [--prompts 8] [--samples 1] [--steps 20] [--rounds 2] [--skip-decode]
+                                   [--only-scoring]
 
 Generation: dit-local on the smoke suite's prompts (`--prompts` x `--samples` videos, `--steps` sampling steps),
 through the runner's own generation loop (`runner.generate.run_generation`), into a fresh run folder each time.
@@ -144,6 +145,51 @@ def decode_workers(repeat: int) -> None:
               f"FVD features, decode_workers={workers}: {rate:6.3f} videos/s  ({rate / base:.2f}x decode_workers=0)")
 
 
+def generation_and_overhead(args: argparse.Namespace, configs: list[tuple[str, dict[str, Any]]], root: Path,
+                            n: int, cpus: int) -> Path:
+    """The generation comparison and the engine-overhead measurement; returns a folder of generated videos."""
+    from vbench_suite.runner.engines.local import LocalEngine
+    from vbench_suite.runner.engines.ray_engine import RayEngine
+
+    print(f"\n== generation: dit-local, {n} videos (17 frames 64x64, {args.steps} steps), batch 4 ==")
+    gen: dict[str, float] = {}
+    first_videos: dict[str, str] | None = None
+    folder: Path | None = None
+    for round_ in range(1, args.rounds + 1):
+        for label, placement in configs:
+            engine = LocalEngine() if label == "local" else RayEngine()
+            startup, seconds, videos, path = generate(engine, {"steps": args.steps, **placement}, root,
+                                                      args.prompts, args.samples)
+            engine.close()
+            first_videos = first_videos or videos
+            folder = folder or path
+            gen[label] = min(seconds, gen.get(label, seconds))
+            same = "identical" if videos == first_videos else "DIFFERENT"
+            print(f"round {round_} {label:<22} start-up {startup:5.1f} s  {n / seconds:6.2f} items/s  "
+                  f"({seconds:6.1f} s; videos {same} to local; {_now()})")
+    _ratios(gen, n, cpus)
+
+    # The engine's own cost per item, with a backend whose work is tiny (28 renders of 64x64 x 16 frames):
+    # request out, video bytes back, the driver's atomic write and record. Not sensitive to how torch threads
+    # behave on a loaded machine, unlike the model above.
+    light = 7 * 4
+    print(f"\n== engine overhead: reference-shapes, {light} renders (1 actor, as each engine runs it) ==")
+    over: dict[str, float] = {}
+    for round_ in range(1, args.rounds + 1):
+        for label in ("local", "ray 1 actor"):
+            engine = LocalEngine() if label == "local" else RayEngine()
+            _, seconds, _, _ = generate(engine, {}, root, 7, 4, backend_name="reference-shapes")
+            engine.close()
+            over[label] = min(seconds, over.get(label, seconds))
+            print(f"round {round_} {label:<22} {light / seconds:6.2f} items/s  ({seconds:5.2f} s; {_now()})")
+    print(f"Ray engine overhead: {(over['ray 1 actor'] - over['local']) / light * 1000:+.0f} ms per item "
+          f"(best of the rounds: local {over['local'] / light * 1000:.0f} ms, Ray "
+          f"{over['ray 1 actor'] / light * 1000:.0f} ms per item)")
+
+    assert folder is not None
+    return folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=8, help="smoke prompts used (1-8)")
@@ -151,6 +197,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="turns each engine takes (its best time is kept)")
     ap.add_argument("--steps", type=int, default=20, help="dit-local sampling steps")
     ap.add_argument("--skip-decode", action="store_true", help="skip the decode-workers measurement")
+    ap.add_argument("--only-scoring", action="store_true",
+                    help="time scoring only (the videos are generated once, locally, untimed)")
     ap.add_argument("--decode-repeat", type=int, default=2, help="times the 3 real videos are scored")
     args = ap.parse_args()
 
@@ -178,42 +226,10 @@ def main() -> None:
     try:
         ray_start, owner = _timed(RayEngine)   # the local instance `run --engine ray` starts; reused below
         print(f"Ray local instance start: {ray_start:.1f} s (once per command)")
-        print(f"\n== generation: dit-local, {n} videos (17 frames 64x64, {args.steps} steps), batch 4 ==")
-        gen: dict[str, float] = {}
-        first_videos: dict[str, str] | None = None
-        folder: Path | None = None
-        for round_ in range(1, args.rounds + 1):
-            for label, placement in configs:
-                engine = LocalEngine() if label == "local" else RayEngine()
-                startup, seconds, videos, path = generate(engine, {"steps": args.steps, **placement}, root,
-                                                          args.prompts, args.samples)
-                engine.close()
-                first_videos = first_videos or videos
-                folder = folder or path
-                gen[label] = min(seconds, gen.get(label, seconds))
-                same = "identical" if videos == first_videos else "DIFFERENT"
-                print(f"round {round_} {label:<22} start-up {startup:5.1f} s  {n / seconds:6.2f} items/s  "
-                      f"({seconds:6.1f} s; videos {same} to local; {_now()})")
-        _ratios(gen, n, cpus)
-
-        # The engine's own cost per item, with a backend whose work is tiny (28 renders of 64x64 x 16 frames):
-        # request out, video bytes back, the driver's atomic write and record. Not sensitive to how torch threads
-        # behave on a loaded machine, unlike the model above.
-        light = 7 * 4
-        print(f"\n== engine overhead: reference-shapes, {light} renders (1 actor, as each engine runs it) ==")
-        over: dict[str, float] = {}
-        for round_ in range(1, args.rounds + 1):
-            for label in ("local", "ray 1 actor"):
-                engine = LocalEngine() if label == "local" else RayEngine()
-                _, seconds, _, _ = generate(engine, {}, root, 7, 4, backend_name="reference-shapes")
-                engine.close()
-                over[label] = min(seconds, over.get(label, seconds))
-                print(f"round {round_} {label:<22} {light / seconds:6.2f} items/s  ({seconds:5.2f} s; {_now()})")
-        print(f"Ray engine overhead: {(over['ray 1 actor'] - over['local']) / light * 1000:+.0f} ms per item "
-              f"(best of the rounds: local {over['local'] / light * 1000:.0f} ms, Ray "
-              f"{over['ray 1 actor'] / light * 1000:.0f} ms per item)")
-
-        assert folder is not None
+        if args.only_scoring:
+            _, _, _, folder = generate(LocalEngine(), {"steps": args.steps}, root, args.prompts, args.samples)
+        else:
+            folder = generation_and_overhead(args, configs, root, n, cpus)
         items = scoring_items(RunFolder(folder))
         refs = reference_set(root, args.prompts)
         print(f"\n== scoring: FVD ({len(items)} videos vs {len(refs)} references) + lpips_temporal ({len(items)}) ==")
