@@ -14,14 +14,13 @@ import base64
 import io
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from test_html_browser import TIMEOUT_S, _chromium, _Pipe, _pixel_std
+from test_html_browser import BrowserPage, _chromium, _pixel_std
 from test_report_fixtures import REMOTE, SIM, RunSpec, make_run
 from vbench_suite.cli import main
 from vbench_suite.report import gallery_cells as gc
@@ -302,70 +301,6 @@ def test_compare_videos_errors_are_one_line(small_run: Path, tmp_path: Path,
 
 # --- the gallery in a real browser ----------------------------------------------------------------------------------
 
-class _Page:
-    """One page in headless Chromium: evaluate JS, click like a user, take screenshots; collects console problems."""
-
-    def __init__(self, url: str, profile: Path) -> None:
-        chromium = _chromium()
-        assert chromium is not None
-        self.pipe = _Pipe(chromium, profile)
-        target = self.pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
-            self.call(domain)
-        self.call("Page.navigate", {"url": url})
-        self.pipe.wait_event("Page.loadEventFired")
-
-    def call(self, method: str, params: dict | None = None) -> dict:
-        return self.pipe.call(method, params, session=self.session)
-
-    def js(self, expression: str) -> object:
-        res = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
-        if "exceptionDetails" in res:
-            raise AssertionError(res["exceptionDetails"])
-        return res["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.js(expression):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for: {expression}")
-            time.sleep(0.1)
-
-    def click(self, selector: str) -> None:
-        """A real mouse click (press and release) at the centre of the element, after scrolling it into view."""
-        rect = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView("
-                       "{block: 'center'}); const r = e.getBoundingClientRect(); "
-                       "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-        x, y = rect  # type: ignore[misc]
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1})
-
-    def screenshot(self, selector: str) -> bytes:
-        box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView(); "
-                      "const r = e.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, "
-                      "Math.min(r.height, 1400)]; })()")
-        x, y, w, h = box  # type: ignore[misc]
-        shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                    "clip": {"x": x, "y": y, "width": w, "height": h, "scale": 1}})
-        return base64.b64decode(shot["data"])
-
-    def problems(self) -> list[str]:
-        out = []
-        for ev in self.pipe.events:
-            method, params = ev.get("method"), ev.get("params", {})
-            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                out.append(f"console.{params['type']}: {params.get('args')}")
-            elif method == "Runtime.exceptionThrown":
-                out.append(f"exception: {params.get('exceptionDetails')}")
-            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in ("error", "warning"):
-                out.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
-        return out
-
-    def close(self) -> None:
-        self.pipe.close()
-
-
 _VIDEOS_JS = """Array.from(document.querySelectorAll('#gallery video')).map(v => ({
   label: v.getAttribute('aria-label'), ready: v.readyState, duration: v.duration, time: v.currentTime,
   error: v.error && v.error.message, embedded: v.getAttribute('src').startsWith('data:')}))"""
@@ -383,7 +318,7 @@ def _expected_durations(run_dir: Path) -> dict[str, float]:
     return out
 
 
-def _check_videos_play(page: _Page, expected: dict[str, float]) -> list[dict]:
+def _check_videos_play(page: BrowserPage, expected: dict[str, float]) -> list[dict]:
     page.js("(() => { const s = document.querySelector('#gallery select[data-filter=sample]'); s.value = 'all'; "
             "s.dispatchEvent(new Event('change', {bubbles: true})); })()")
     page.wait_for(f"document.querySelectorAll('#gallery video').length === {len(expected)} && "
@@ -401,7 +336,7 @@ def _check_videos_play(page: _Page, expected: dict[str, float]) -> list[dict]:
 def _gallery_in_chromium(run_dir: Path, html_path: Path, local: str, tmp_path: Path) -> None:
     """Load `html_path`, the report of `run_dir` (a run of PROMPTS by `_make_run`), and check playback, filters and
     pixels."""
-    page = _Page(html_path.resolve().as_uri(), tmp_path / "profile")
+    page = BrowserPage(html_path.resolve().as_uri(), tmp_path / "profile")
     backends = (local, "reference-shapes", "runway")
     try:
         before = page.js(_VISIBLE_JS)  # sample 0 only by default: 3 prompts × 3 backends
@@ -467,7 +402,7 @@ def test_linked_videos_play_from_a_zipped_copy_of_the_report(small_run: Path, tm
     moved = tmp_path / "elsewhere" / "rep"
     shutil.copytree(html_path.parent, moved)
     shutil.rmtree(html_path.parent)
-    page = _Page((moved / "report.html").resolve().as_uri(), tmp_path / "profile")
+    page = BrowserPage((moved / "report.html").resolve().as_uri(), tmp_path / "profile")
     try:
         videos = _check_videos_play(page, _expected_durations(small_run))
         assert not any(v["embedded"] for v in videos)
@@ -507,7 +442,7 @@ def test_chromium_plays_what_the_rule_calls_playable(tmp_path: Path) -> None:
     page_html = "".join(f'<video id="{n}" muted preload="auto" src="{n}"></video>' for n in paths)
     (tmp_path / "codecs.html").write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" '
                                           f'href="data:,"></head><body>{page_html}</body></html>')
-    page = _Page((tmp_path / "codecs.html").as_uri(), tmp_path / "profile")
+    page = BrowserPage((tmp_path / "codecs.html").as_uri(), tmp_path / "profile")
     try:
         page.wait_for("Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 2 || v.error)")
         seen = page.js("Object.fromEntries(Array.from(document.querySelectorAll('video')).map(v => "

@@ -143,38 +143,102 @@ _FACTS_JS = """JSON.stringify({
 })"""
 
 
-def check_page(path: Path, tmp: Path) -> PageCheck:
-    """Load `path` in headless Chromium and report console problems, DOM facts and a screenshot (PNG bytes)."""
-    chromium = _chromium()
-    assert chromium is not None
-    pipe = _Pipe(chromium, tmp / "chromium-profile")
-    out = PageCheck()
-    try:
-        target = pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
-            pipe.call(domain, session=session)
-        pipe.call("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
-        pipe.wait_event("Page.loadEventFired")
-        res = pipe.call("Runtime.evaluate", {"expression": _FACTS_JS, "returnByValue": True}, session=session)
-        out.facts = json.loads(res["result"]["value"])
-        shot = pipe.call("Page.captureScreenshot", {"format": "png"}, session=session)
-        out.screenshot = base64.b64decode(shot["data"])
-        for ev in pipe.events:
+class BrowserPage:
+    """One live page in headless Chromium, driven through the DevTools pipe: evaluate JS, real mouse clicks and key
+    presses, screenshots; console errors and warnings, uncaught exceptions and failed loads are kept for
+    `problems()`. Used by the report, gallery and vote-page tests."""
+
+    def __init__(self, url: str, profile: Path) -> None:
+        chromium = _chromium()
+        assert chromium is not None
+        self.pipe = _Pipe(chromium, profile)
+        try:
+            target = self.pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            self.session = self.pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
+                self.call(domain)
+            self.call("Page.navigate", {"url": url})
+            self.pipe.wait_event("Page.loadEventFired")
+        except BaseException:
+            self.pipe.close()
+            raise
+
+    def call(self, method: str, params: dict | None = None) -> dict:
+        return self.pipe.call(method, params, session=self.session)
+
+    def js(self, expression: str) -> object:
+        """The value of `expression` (promises awaited); a JS exception fails the test."""
+        res = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in res:
+            raise AssertionError(f"{expression[:200]}: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = TIMEOUT_S, hint: str | None = None) -> None:
+        """Poll until `expression` is truthy; on timeout the failure shows the value of the JS `hint`."""
+        deadline = time.monotonic() + timeout
+        while not self.js(expression):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for: {expression}"
+                                     + (f"; {hint}: {self.js(hint)}" if hint else ""))
+            time.sleep(0.1)
+
+    def click(self, selector: str) -> None:
+        """A real mouse click (press and release) at the centre of the element, after scrolling it into view."""
+        rect = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView("
+                       "{block: 'center'}); const r = e.getBoundingClientRect(); "
+                       "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        x, y = rect  # type: ignore[misc]
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1})
+
+    def press(self, key: str, code: str, keycode: int) -> None:
+        """A real key press (down with its text, then up)."""
+        for kind in ("keyDown", "keyUp"):
+            params = {"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": keycode}
+            if kind == "keyDown":
+                params["text"] = key
+            self.call("Input.dispatchKeyEvent", params)
+
+    def screenshot(self, selector: str | None = None) -> bytes:
+        """PNG bytes of the viewport, or of the element `selector` (at most 1400 px tall)."""
+        params: dict = {"format": "png"}
+        if selector is not None:
+            box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView(); "
+                          "const r = e.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, "
+                          "Math.min(r.height, 1400)]; })()")
+            x, y, w, h = box  # type: ignore[misc]
+            params.update(captureBeyondViewport=True, clip={"x": x, "y": y, "width": w, "height": h, "scale": 1})
+        return base64.b64decode(self.call("Page.captureScreenshot", params)["data"])
+
+    def problems(self) -> list[str]:
+        """Console errors/warnings/asserts, uncaught exceptions and error/warning log entries seen so far."""
+        out = []
+        for ev in self.pipe.events:
             method, params = ev.get("method"), ev.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
                 args = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
-                out.problems.append(f"console.{params['type']}: {args}")
+                out.append(f"console.{params['type']}: {args}")
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
                 desc = details.get("exception", {}).get("description", "")
-                out.problems.append(f"exception: {details.get('text', '')} {desc}")
+                out.append(f"exception: {details.get('text', '')} {desc}")
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in ("error", "warning"):
                 entry = params["entry"]
-                out.problems.append(f"log {entry['level']}: {entry.get('text', '')} {entry.get('url', '')}")
+                out.append(f"log {entry['level']}: {entry.get('text', '')} {entry.get('url', '')}")
+        return out
+
+    def close(self) -> None:
+        self.pipe.close()
+
+
+def check_page(path: Path, tmp: Path) -> PageCheck:
+    """Load `path` in headless Chromium and report console problems, DOM facts and a screenshot (PNG bytes)."""
+    page = BrowserPage(path.resolve().as_uri(), tmp / "chromium-profile")
+    try:
+        facts = json.loads(page.js(_FACTS_JS))  # type: ignore[arg-type]
+        return PageCheck(problems=page.problems(), facts=facts, screenshot=page.screenshot())
     finally:
-        pipe.close()
-    return out
+        page.close()
 
 
 def _pixel_std(png: bytes) -> float:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from test_html_browser import _chromium, _Pipe
+from test_html_browser import BrowserPage, _chromium
 from vbench_suite.cli import main
 from vbench_suite.store.run_folder import RunFolder
 from vbench_suite.votes.server import VoteServer, VoteSession
@@ -94,62 +93,6 @@ def _post(url: str, body: dict, key: str) -> dict:
 
 # --- the page in a real browser ------------------------------------------------------------------------------
 
-class _Page:
-    """A live page in headless Chromium, driven through the DevTools pipe (real mouse and keyboard events)."""
-
-    def __init__(self, url: str, tmp: Path) -> None:
-        self.pipe = _Pipe(_chromium(), tmp / "chromium-profile")
-        target = self.pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
-            self.pipe.call(domain, session=self.session)
-        self.pipe.call("Page.navigate", {"url": url}, session=self.session)
-        self.pipe.wait_event("Page.loadEventFired")
-
-    def eval(self, expr: str):
-        res = self.pipe.call("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True},
-                             session=self.session)
-        if "exceptionDetails" in res:
-            raise RuntimeError(f"{expr}: {res['exceptionDetails']}")
-        return res["result"].get("value")
-
-    def wait_for(self, expr: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.eval(expr):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"page never satisfied {expr}; status: {self.eval('$status_text()')}")
-            time.sleep(0.1)
-
-    def click(self, selector: str) -> None:
-        box = self.eval(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-                        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-        for kind in ("mousePressed", "mouseReleased"):
-            self.pipe.call("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left",
-                                                        "clickCount": 1}, session=self.session)
-
-    def press(self, key: str, code: str, keycode: int) -> None:
-        for kind in ("keyDown", "keyUp"):
-            params = {"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": keycode}
-            if kind == "keyDown":
-                params["text"] = key
-            self.pipe.call("Input.dispatchKeyEvent", params, session=self.session)
-
-    def problems(self) -> list[str]:
-        out = []
-        for ev in self.pipe.events:
-            method, params = ev.get("method"), ev.get("params", {})
-            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                out.append(f"console.{params['type']}: {params.get('args')}")
-            elif method == "Runtime.exceptionThrown":
-                out.append(f"exception: {params.get('exceptionDetails')}")
-            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in ("error", "warning"):
-                out.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
-        return out
-
-    def close(self) -> None:
-        self.pipe.close()
-
-
 _SHOWN_JS = """(() => { const v = [document.getElementById('left'), document.getElementById('right')];
   return {ready: document.body.dataset.ready, pairs: +document.body.dataset.pairs, votes: +document.body.dataset.votes,
           src: v.map(x => x.currentSrc), state: v.map(x => x.readyState), duration: v.map(x => x.duration),
@@ -166,17 +109,18 @@ def test_vote_page_in_chromium_stores_blind_votes_and_the_report_shows_ratings(s
     from vbench_suite.report import write_report
 
     by_sha = _sha_to_backend(fresh_run)
-    page = _Page(serving.url, tmp_path)
+    page = BrowserPage(serving.url, tmp_path / "chromium-profile")
     expected: list[tuple[str, str, str]] = []
     try:
-        page.eval("window.$status_text = () => document.getElementById('status').textContent")
+        page.js("window.$status_text = () => document.getElementById('status').textContent")
         # Three votes: a mouse click on "left", the key 2 (right), the key b (both bad)
         actions = [("left", lambda: page.click('button[data-choice="left"]')),
                    ("right", lambda: page.press("2", "Digit2", 50)),
                    ("both_bad", lambda: page.press("b", "KeyB", 66))]
         for n, (choice, act) in enumerate(actions, start=1):
-            page.wait_for(f"document.body.dataset.ready === '1' && +document.body.dataset.pairs === {n}")
-            shown = page.eval(_SHOWN_JS)
+            page.wait_for(f"document.body.dataset.ready === '1' && +document.body.dataset.pairs === {n}",
+                          hint="$status_text()")
+            shown = page.js(_SHOWN_JS)
             assert shown["state"][0] >= 2 and shown["state"][1] >= 2  # both videos decoded a frame
             assert shown["duration"] == [pytest.approx(2.0, abs=0.15)] * 2  # 16 frames at 8 fps
             assert shown["size"] == [[64, 64], [64, 64]]
@@ -194,8 +138,8 @@ def test_vote_page_in_chromium_stores_blind_votes_and_the_report_shows_ratings(s
                                        "a blue square moves up on a white background")
             expected.append((backends[0], backends[1], choice))
             act()
-            page.wait_for(f"+document.body.dataset.votes === {n}")
-        shown = page.eval(_SHOWN_JS)
+            page.wait_for(f"+document.body.dataset.votes === {n}", hint="$status_text()")
+        shown = page.js(_SHOWN_JS)
         assert all(r.startswith(serving.url) for r in shown["resources"])  # nothing from elsewhere
         assert page.problems() == []
     finally:
