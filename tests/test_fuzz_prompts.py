@@ -70,7 +70,9 @@ def many_aliases(count: int) -> bytes:
 # --------------------------------------------------------------------------------------------- mutations
 
 Op = tuple[Any, ...]
-"""(kind, position, argument): applied by `apply_ops`; a position is taken modulo the data length + 1."""
+"""(kind, position, argument): applied by `apply_ops`; a position is taken modulo the data length + 1. Kinds: flip,
+truncate, insert, append, delete, duplicate (bytes of any file) and value (text after the next 'key: ').
+`tests/test_fuzz_videos.py` mutates video files with the same operations."""
 
 
 def apply_ops(data: bytes, ops: list[Op]) -> bytes:
@@ -83,6 +85,8 @@ def apply_ops(data: bytes, ops: list[Op]) -> bytes:
             data = data[:at]
         elif kind == "insert":
             data = data[:at] + arg + data[at:]
+        elif kind == "append":
+            data = data + arg
         elif kind == "delete":
             data = data[:at] + data[at + arg:]
         elif kind == "duplicate":

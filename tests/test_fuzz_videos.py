@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest_metrics import moving_video
+from test_fuzz_prompts import Op, apply_ops
 from vbench_suite.cli import main
 from vbench_suite.errors import MAX_LINE_CHARS, MetricUnavailable, VideoError
 from vbench_suite.video.read import READABLE_SUFFIXES, open_video
@@ -130,28 +131,6 @@ TEXT = b"meeting notes, not a video\n" * 8
 
 
 # --------------------------------------------------------------------------------------------------- mutations
-
-Op = tuple[str, int, Any]
-"""(kind, position, argument); a position is taken modulo the data length + 1, so any integer is valid."""
-
-
-def apply_ops(data: bytes, ops: list[Op]) -> bytes:
-    for kind, pos, arg in ops:
-        at = pos % (len(data) + 1)
-        if kind == "flip" and at < len(data):
-            data = data[:at] + bytes([data[at] ^ arg]) + data[at + 1:]
-        elif kind == "truncate":
-            data = data[:at]
-        elif kind == "insert":
-            data = data[:at] + arg + data[at:]
-        elif kind == "append":
-            data = data + arg
-        elif kind == "delete":
-            data = data[:at] + data[at + arg:]
-        elif kind == "duplicate":
-            data = data[:at + arg] + data[at:at + arg] + data[at + arg:]
-    return data
-
 
 @st.composite
 def cases(draw: Any) -> tuple[str, bytes]:
