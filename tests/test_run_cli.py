@@ -111,6 +111,13 @@ def test_requests_not_sent_for_the_budget_are_counted_per_backend(tmp_path: Path
     assert line in summary and "backend runway skipped: " in summary and "RUNWAYML_API_SECRET" in summary
 
 
+def test_cli_engine_choices_are_the_engines() -> None:
+    from vbench_suite.cli.run import ENGINE_CHOICES
+    from vbench_suite.runner.engines import ENGINES
+
+    assert ENGINE_CHOICES == ENGINES
+
+
 def test_cli_reuse_choices_are_the_runner_policies() -> None:
     from vbench_suite.cli.run import REUSE_CHOICES
     from vbench_suite.runner.generate import REUSE_POLICIES

@@ -7,15 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vbench_suite.cli.options import non_negative_float, parse_backend_options, positive_int
+from vbench_suite.device import DEVICE_CHOICES
 
 PROBE_DEFAULT = 3
 """Must equal `vbench_suite.drift.probe.DEFAULT_PROBE_PROMPTS` (not imported: `--help` stays light)."""
 REUSE_CHOICES = ("never", "local", "all")
 """Must equal `vbench_suite.runner.generate.REUSE_POLICIES` (not imported: `--help` stays light)."""
 ENGINE_CHOICES = ("local", "ray")
-"""Must equal `vbench_suite.runner.engines.ENGINES`."""
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-"""Must equal `vbench_suite.device.DEVICE_CHOICES`."""
+"""Must equal `vbench_suite.runner.engines.ENGINES` (not imported: that imports the runner; tested)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vbench_suite.device import DEVICE_CHOICES
 from vbench_suite.errors import UserError
 
 DEFAULT_METRICS = "fvd,lpips,clip"
@@ -53,7 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fvd-profile", default="tf", choices=("tf", "crop"),
                    help="FVD preprocessing profile (tf: original TF FVD, default)")
     p.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS trunk (default alex)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                    help="where scoring runs: auto (CUDA when present, default), cpu or cuda")
     p.add_argument("--cache-dir", default=None, help="feature cache (default $VBENCH_CACHE_DIR or the user cache dir)")
     return p

@@ -15,7 +15,7 @@ from vbench_suite.backends.base import PLACEMENT_OPTIONS, split_placement_option
 from vbench_suite.errors import ConfigError, UserError
 from vbench_suite.runner.budget import BudgetGate, possibly_billed_by_key
 from vbench_suite.device import DEVICE_CHOICES
-from vbench_suite.runner.engines import ENGINES, Engine, open_engine
+from vbench_suite.runner.engines import Engine, check_engine, open_engine
 from vbench_suite.runner.environment import harness_info, hardware, library_versions
 from vbench_suite.runner.generate import REUSE_POLICIES, GenerationStats, run_generation
 from vbench_suite.runner.plan import REFERENCE_ROLE, WorkItem, plan_work
@@ -190,10 +190,7 @@ def _check_config(config: RunConfig) -> None:
         raise UserError(f"--samples must be at least 1, got {config.samples}")
     if config.reuse not in REUSE_POLICIES:
         raise ConfigError(f"--reuse must be one of {', '.join(REUSE_POLICIES)}, got '{config.reuse}'")
-    if config.engine not in ENGINES:
-        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got '{config.engine}'")
-    if config.ray_address and config.engine != "ray":
-        raise ConfigError("--ray-address is only used with --engine ray; add --engine ray or drop --ray-address")
+    check_engine(config.engine, config.ray_address)
     if config.device not in DEVICE_CHOICES and not config.device.startswith("cuda:"):
         raise ConfigError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got '{config.device}'")
     if config.score_actors is not None and config.score_actors < 1:

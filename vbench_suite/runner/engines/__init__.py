@@ -36,15 +36,20 @@ class Engine(Protocol):
         ...
 
 
+def check_engine(engine: str, ray_address: str | None) -> None:
+    """`ConfigError` for an unknown engine, or a Ray address without the Ray engine (cheap: nothing is started)."""
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got '{engine}'")
+    if ray_address and engine != "ray":
+        raise ConfigError("--ray-address is only used with --engine ray; add --engine ray or drop --ray-address")
+
+
 @contextmanager
 def open_engine(engine: str, *, ray_address: str | None = None, score_actors: int | None = None,
                 device: str = "auto") -> Iterator[Engine]:
     """The engine named `engine`, closed when the block ends (actors stopped, a Ray instance it started shut down)."""
-    if engine not in ENGINES:
-        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got '{engine}'")
+    check_engine(engine, ray_address)
     if engine == "local":
-        if ray_address:
-            raise ConfigError("--ray-address is only used with --engine ray; add --engine ray or drop --ray-address")
         from vbench_suite.runner.engines.local import LocalEngine
 
         opened: Engine = LocalEngine()
